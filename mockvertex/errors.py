@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 __all__ = [
     "Aborted",
     "Cancelled",
+    "DataFileError",
     "DeadlineExceeded",
     "FailedPrecondition",
     "FieldViolation",
@@ -268,3 +269,13 @@ def error_class_for(http_status: int, status: str = "") -> type[StatusError]:
             {"http_status": http_status, "status": status or klass.status},
         )
     return klass
+
+
+class DataFileError(ValueError):
+    """A data file (model profiles, scenario) broke a rule: names the file, the field, the rule."""
+
+    def __init__(self, file: str, field: str, rule: str) -> None:
+        super().__init__(f"{file}: {field or '<root>'}: {rule}")
+        self.file = file
+        self.field = field
+        self.rule = rule
