@@ -69,9 +69,7 @@ class StatusError(Exception):
     ) -> None:
         if message is None:
             message = (
-                "\n".join(v.description for v in violations)
-                if violations
-                else self.default_message
+                "\n".join(v.description for v in violations) if violations else self.default_message
             )
         super().__init__(message)
         self.message: str = message
@@ -261,7 +259,9 @@ def error_class_for(http_status: int, status: str = "") -> type[StatusError]:
     klass = _BY_STATUS.get(status) or _BY_HTTP.get(http_status)
     if klass is None:
         base: type[StatusError] = Internal if http_status >= 500 else StatusError
-        return type(base.__name__, (base,), {"http_status": http_status, "status": status or base.status})
+        return type(
+            base.__name__, (base,), {"http_status": http_status, "status": status or base.status}
+        )
     if klass.http_status != http_status or (status and klass.status != status):
         return type(
             klass.__name__,

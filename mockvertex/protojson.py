@@ -1,0 +1,582 @@
+"""Proto3 JSON parsing as Google's front end does it, driven by the shipped JSON Schemas.
+
+What the front end accepts, and so what this module accepts:
+- field names in lowerCamelCase (``generationConfig``) or as the proto field name
+  (``generation_config``);
+- a single value where a repeated field is expected (``"contents": {...}``,
+  ``"parts": {...}``, ``"responseModalities": "TEXT"``);
+- enum values by name, in any letter case, or by number (the gapic REST transport sends
+  ``"threshold": 3``);
+- numbers as JSON numbers or numeric strings, 64-bit integers as strings;
+- durations as ``"1.5s"`` strings (or the ``{"seconds", "nanos"}`` object form);
+- bytes as standard or URL-safe base64, padded or not;
+- ``null`` for any field, meaning "not set".
+
+What it rejects, in the front end's own words and with snake_case paths and indices:
+``Invalid JSON payload received. Unknown name "foo" at 'generation_config': Cannot find field.``,
+``Invalid value at 'safety_settings[0].threshold' (type.googleapis.com/...), "X"``,
+``... Proto field is not repeating, cannot start list.``, ``Invalid JSON payload received.
+Unexpected token.`` with a snippet and a caret. Every violation is collected, not just the first.
+
+The result is the *normalized* request: camelCase keys only, repeated fields as lists, enum
+values as canonical names, numbers as numbers, durations as strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from mockvertex import resources
+from mockvertex.errors import FieldViolation, InvalidArgument
+
+__all__ = [
+    "MessageType",
+    "compile_schema",
+    "decode_json",
+    "encode_int_enums",
+    "message_type",
+    "parse_message",
+]
+
+_PAYLOAD = "Invalid JSON payload received."
+_MAX_SNIPPET = 64
+
+_Kind = str  # "message" | "enum" | "map" | "struct" | "value" | "scalar"
+
+
+@dataclass(slots=True)
+class _Enum:
+    full_name: str
+    by_upper: dict[str, str]
+    by_number: dict[int, str]
+    number_of: dict[str, int]
+
+
+@dataclass(slots=True, eq=False)
+class _Field:
+    json_name: str
+    proto_name: str
+    kind: _Kind
+    repeated: bool = False
+    scalar: str = ""  # TYPE_* or a google.protobuf well-known type name
+    message: MessageType | None = None
+    enum: _Enum | None = None
+    map_value: _Field | None = None
+
+
+@dataclass(slots=True, eq=False)
+class MessageType:
+    """A compiled message: its fields by JSON name, and a lookup by JSON or proto name."""
+
+    full_name: str
+    fields: dict[str, _Field] = field(default_factory=dict)
+    lookup: dict[str, _Field] = field(default_factory=dict)
+
+    @property
+    def type_url(self) -> str:
+        return f"type.googleapis.com/{self.full_name}"
+
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def _snake(name: str) -> str:
+    return _CAMEL_BOUNDARY.sub(r"_\1", name).lower()
+
+
+class _Compiler:
+    """Turns one schema file's ``$defs`` into linked MessageType objects (once, then cached)."""
+
+    def __init__(self, defs: Mapping[str, Any]) -> None:
+        self.defs = defs
+        self.messages: dict[str, MessageType] = {}
+        self.enums: dict[str, _Enum] = {}
+
+    def message(self, name: str) -> MessageType:
+        done = self.messages.get(name)
+        if done is not None:
+            return done
+        spec = self.defs[name]
+        msg = MessageType(full_name=str(spec.get("x-proto-message", name)))
+        self.messages[name] = msg  # before the fields: recursion through Schema
+        for json_name, fspec in spec.get("properties", {}).items():
+            f = self._field(json_name, fspec)
+            msg.fields[json_name] = f
+            msg.lookup[json_name] = f
+            msg.lookup.setdefault(f.proto_name, f)
+        return msg
+
+    def enum(self, name: str) -> _Enum:
+        done = self.enums.get(name)
+        if done is None:
+            spec = self.defs[name]
+            numbers = {str(k): int(v) for k, v in spec.get("x-enum-numbers", {}).items()}
+            done = _Enum(
+                full_name=str(spec.get("x-proto-enum", name)),
+                by_upper={str(v).upper(): str(v) for v in spec["enum"]},
+                by_number={v: k for k, v in numbers.items()},
+                number_of=numbers,
+            )
+            self.enums[name] = done
+        return done
+
+    def _field(self, json_name: str, spec: Mapping[str, Any]) -> _Field:
+        f = _Field(json_name=json_name, proto_name=_snake(json_name), kind="scalar")
+        if spec.get("type") == "array":
+            f.repeated = True
+            spec = spec["items"]
+        self._fill(f, spec)
+        return f
+
+    def _fill(self, f: _Field, spec: Mapping[str, Any]) -> None:
+        ref = spec.get("$ref")
+        if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
+            target = self.defs[name]
+            if "enum" in target:
+                f.kind, f.enum = "enum", self.enum(name)
+            else:
+                f.kind, f.message = "message", self.message(name)
+            return
+        proto_type = spec.get("x-proto-type", "")
+        if spec.get("x-proto-map"):
+            f.kind = "map"
+            value = _Field(json_name="value", proto_name="value", kind="scalar")
+            self._fill(value, spec.get("additionalProperties", {}))
+            f.map_value = value
+        elif proto_type == "google.protobuf.Struct":
+            f.kind = "struct"
+        elif proto_type == "google.protobuf.Value" or not spec:
+            f.kind = "value"
+        else:
+            f.kind = "scalar"
+            f.scalar = proto_type or _DEFAULT_SCALAR.get(str(spec.get("type")), "TYPE_STRING")
+
+
+_DEFAULT_SCALAR = {
+    "string": "TYPE_STRING",
+    "number": "TYPE_DOUBLE",
+    "boolean": "TYPE_BOOL",
+    "integer": "TYPE_INT32",
+}
+
+
+def compile_schema(doc: Mapping[str, Any]) -> MessageType:
+    """Compile a schema document (root ``$ref`` into ``$defs``) into its root MessageType."""
+    root = str(doc["$ref"]).rsplit("/", 1)[-1]
+    return _Compiler(doc["$defs"]).message(root)
+
+
+@cache
+def message_type(schema_name: str) -> MessageType:
+    """The compiled root message of a shipped schema, e.g. ``v1/GenerateContentRequest``."""
+    return compile_schema(resources.schema(f"{schema_name}.schema.json"))
+
+
+# --------------------------------------------------------------------------------------------
+# JSON text -> Python value, with the front end's syntax errors
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _without_trailing_commas(text: str) -> str:
+    """Drop commas directly before ``}`` or ``]`` outside strings (the front end allows them)."""
+    out: list[str] = []
+    in_string = escaped = False
+    pending_comma = -1
+    for ch in text:
+        if in_string:
+            out.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch in "}]" and pending_comma >= 0:
+            out[pending_comma] = ""
+        if ch == ",":
+            pending_comma = len(out)
+        elif not ch.isspace():
+            pending_comma = -1
+        if ch == '"':
+            in_string = True
+        out.append(ch)
+    return "".join(out)
+
+
+def _syntax_error(text: str, pos: int) -> InvalidArgument:
+    line_start = text.rfind("\n", 0, pos) + 1
+    line_end = text.find("\n", pos)
+    line_end = len(text) if line_end < 0 else line_end
+    start = max(line_start, pos - _MAX_SNIPPET)
+    snippet = text[start : min(line_end, pos + 16)]
+    caret = " " * (pos - start) + "^"
+    return InvalidArgument(f"{_PAYLOAD} Unexpected token.\n{snippet}\n{caret}")
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """Parse a request body as the front end does; ``InvalidArgument`` on a syntax error."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidArgument(
+                f"{_PAYLOAD} Unexpected token.\nInvalid UTF-8 at byte {exc.start}."
+            ) from None
+    else:
+        text = raw
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        first = exc
+    except ValueError:  # NaN / Infinity: not JSON
+        match = re.search(r"-?\b(NaN|Infinity)\b", text)
+        raise _syntax_error(text, match.start() if match else 0) from None
+    try:
+        return json.loads(_without_trailing_commas(text), parse_constant=_reject_constant)
+    except ValueError:
+        pass
+    if not text.strip():
+        raise InvalidArgument(f"{_PAYLOAD} Unexpected end of string. Expected a value.") from None
+    raise _syntax_error(text, first.pos) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Python value -> normalized message, collecting violations
+
+
+def _render(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+class _Walker:
+    __slots__ = ("violations",)
+
+    def __init__(self) -> None:
+        self.violations: list[FieldViolation] = []
+
+    # -- reporting
+    def unknown(self, parent: str, name: str, why: str, *, value: Any = None) -> None:
+        where = _join(parent, name) if isinstance(value, dict) else parent
+        at = f" at '{where}'" if where else ""
+        self.violations.append(
+            FieldViolation(where, f'{_PAYLOAD} Unknown name "{name}"{at}: {why}')
+        )
+
+    def invalid(self, path: str, type_name: str, value: Any, reason: str | None = None) -> None:
+        shown = reason if reason is not None else _render(value)
+        self.violations.append(
+            FieldViolation(path, f"Invalid value at '{path}' ({type_name}), {shown}")
+        )
+
+    # -- messages
+    def message(self, msg: MessageType, obj: Mapping[str, Any], path: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            f = msg.lookup.get(key)
+            if f is None:
+                self.unknown(path, key, "Cannot find field.", value=value)
+                continue
+            if value is None:
+                continue
+            fpath = _join(path, f.proto_name)
+            if f.repeated:
+                items = value if isinstance(value, list) else [value]
+                parsed = []
+                for i, item in enumerate(items):
+                    ipath = f"{fpath}[{i}]"
+                    if item is None or isinstance(item, list):
+                        self.invalid(ipath, self._type_name(f), item)
+                        continue
+                    parsed.append(self.single(f, item, ipath, parent=path))
+                out[f.json_name] = parsed
+            elif isinstance(value, list) and f.kind not in ("value", "struct"):
+                self.unknown(path, key, "Proto field is not repeating, cannot start list.")
+            else:
+                out[f.json_name] = self.single(f, value, fpath, parent=path)
+        return out
+
+    def _type_name(self, f: _Field) -> str:
+        if f.kind == "message" and f.message is not None:
+            return f.message.type_url
+        if f.kind == "enum" and f.enum is not None:
+            return f"type.googleapis.com/{f.enum.full_name}"
+        if f.kind == "struct":
+            return "type.googleapis.com/google.protobuf.Struct"
+        if f.scalar.startswith("google.protobuf."):
+            return f"type.googleapis.com/{f.scalar}"
+        return f.scalar or "TYPE_MESSAGE"
+
+    def single(self, f: _Field, value: Any, path: str, *, parent: str) -> Any:
+        kind = f.kind
+        if kind == "message":
+            assert f.message is not None
+            if isinstance(value, dict):
+                return self.message(f.message, value, path)
+            self.invalid(path, f.message.type_url, value)
+            return None
+        if kind == "enum":
+            assert f.enum is not None
+            return self.enum_value(f.enum, value, path)
+        if kind == "map":
+            assert f.map_value is not None
+            if not isinstance(value, dict):
+                self.invalid(path, self._type_name(f), value)
+                return None
+            entries: dict[str, Any] = {}
+            for i, (k, v) in enumerate(value.items()):
+                if v is None:
+                    continue
+                entries[k] = self.single(f.map_value, v, f"{path}[{i}].value", parent=path)
+            return entries
+        if kind == "struct":
+            if not isinstance(value, dict):
+                self.invalid(path, "type.googleapis.com/google.protobuf.Struct", value)
+                return None
+            return value
+        if kind == "value":
+            return value
+        if isinstance(value, dict) and f.scalar != "google.protobuf.Duration":
+            self.unknown(parent, f.json_name, "Starting an object on a scalar field")
+            return None
+        return self.scalar(f.scalar, value, path)
+
+    def enum_value(self, enum: _Enum, value: Any, path: str) -> Any:
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, str):
+            name = enum.by_upper.get(value.upper())
+            if name is not None:
+                return name
+        elif isinstance(value, int) and value in enum.by_number:
+            return enum.by_number[value]
+        self.invalid(path, f"type.googleapis.com/{enum.full_name}", value)
+        return None
+
+    def scalar(self, scalar: str, value: Any, path: str) -> Any:
+        parser = _SCALARS.get(scalar, _parse_string)
+        try:
+            return parser(value)
+        except _BadScalar as bad:
+            self.invalid(path, self._scalar_type_name(scalar), value, bad.reason)
+            return None
+
+    @staticmethod
+    def _scalar_type_name(scalar: str) -> str:
+        if scalar.startswith("google.protobuf."):
+            return f"type.googleapis.com/{scalar}"
+        return scalar
+
+
+class _BadScalar(Exception):
+    def __init__(self, reason: str | None = None) -> None:
+        self.reason = reason
+
+
+def _parse_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise _BadScalar
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise _BadScalar
+
+
+_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _parse_float(value: Any) -> float | int:
+    if isinstance(value, bool):
+        raise _BadScalar
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        if value in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[value]
+        try:
+            number = float(value)
+        except ValueError:
+            raise _BadScalar from None
+        integral = number.is_integer() and not any(c in value for c in ".eE")
+        return int(number) if integral else number
+    raise _BadScalar
+
+
+def _int_in(value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise _BadScalar
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise _BadScalar
+        value = int(value)
+    elif isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            try:
+                as_float = float(value)
+            except ValueError:
+                raise _BadScalar from None
+            if not as_float.is_integer():
+                raise _BadScalar from None
+            value = int(as_float)
+    if not isinstance(value, int) or not low <= value <= high:
+        raise _BadScalar
+    return value
+
+
+def _parse_int32(value: Any) -> int:
+    return _int_in(value, -(2**31), 2**31 - 1)
+
+
+def _parse_uint32(value: Any) -> int:
+    return _int_in(value, 0, 2**32 - 1)
+
+
+def _parse_int64(value: Any) -> int:
+    return _int_in(value, -(2**63), 2**63 - 1)
+
+
+def _parse_uint64(value: Any) -> int:
+    return _int_in(value, 0, 2**64 - 1)
+
+
+_B64_ALPHABET = re.compile(r"^[A-Za-z0-9+/\-_]*={0,2}$")
+
+
+def _parse_bytes(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _BadScalar
+    compact = value.strip()
+    if _B64_ALPHABET.fullmatch(compact):
+        padded = compact.rstrip("=")
+        padded += "=" * (-len(padded) % 4)
+        try:
+            base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            pass
+        else:
+            if len(compact.rstrip("=")) % 4 != 1:
+                return value
+    shown = value if len(value) <= 40 else value[:40] + "..."
+    raise _BadScalar(f'Base64 decoding failed for "{shown}"')
+
+
+_DURATION = re.compile(r"^-?[0-9]+(\.[0-9]{1,9})?s$")
+_DURATION_MAX_SECONDS = 315_576_000_000
+
+
+def _parse_duration(value: Any) -> str:
+    if isinstance(value, dict) and set(value) <= {"seconds", "nanos"}:
+        try:
+            seconds = _parse_int64(value.get("seconds", 0))
+            nanos = _parse_int32(value.get("nanos", 0))
+        except _BadScalar:
+            raise _BadScalar from None
+        if abs(seconds) > _DURATION_MAX_SECONDS or abs(nanos) >= 10**9:
+            raise _BadScalar("Duration value out of range.")
+        if nanos == 0:
+            return f"{seconds}s"
+        sign = "-" if seconds < 0 or nanos < 0 else ""
+        frac = f"{abs(nanos):09d}".rstrip("0")
+        return f"{sign}{abs(seconds)}.{frac}s"
+    if not isinstance(value, str):
+        raise _BadScalar
+    if not value.endswith("s"):
+        raise _BadScalar("Illegal duration format; duration must end with 's'")
+    if not _DURATION.fullmatch(value):
+        raise _BadScalar(f"Invalid duration format, failed to parse seconds: {value}")
+    if abs(float(value[:-1])) > _DURATION_MAX_SECONDS:
+        raise _BadScalar("Duration value out of range.")
+    return value
+
+
+_TIMESTAMP = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _parse_timestamp(value: Any) -> str:
+    if isinstance(value, str) and _TIMESTAMP.fullmatch(value):
+        return value
+    raise _BadScalar(f"Field 'timestamp', Invalid time format: {_render(value)}")
+
+
+_SCALARS = {
+    "TYPE_STRING": _parse_string,
+    "TYPE_BOOL": _parse_bool,
+    "TYPE_FLOAT": _parse_float,
+    "TYPE_DOUBLE": _parse_float,
+    "TYPE_INT32": _parse_int32,
+    "TYPE_SINT32": _parse_int32,
+    "TYPE_UINT32": _parse_uint32,
+    "TYPE_INT64": _parse_int64,
+    "TYPE_SINT64": _parse_int64,
+    "TYPE_UINT64": _parse_uint64,
+    "TYPE_BYTES": _parse_bytes,
+    "google.protobuf.Duration": _parse_duration,
+    "google.protobuf.Timestamp": _parse_timestamp,
+    "google.protobuf.FieldMask": _parse_string,
+}
+
+
+def parse_message(value: Any, msg: MessageType) -> tuple[dict[str, Any], list[FieldViolation]]:
+    """Normalize a decoded JSON value as message ``msg``; return it with every violation found."""
+    walker = _Walker()
+    if not isinstance(value, dict):
+        walker.violations.append(FieldViolation("", f"{_PAYLOAD} Root element must be a message."))
+        return {}, walker.violations
+    return walker.message(msg, value, ""), walker.violations
+
+
+# --------------------------------------------------------------------------------------------
+# Normalized message -> integer enums (the gapic transport's $alt=json;enum-encoding=int)
+
+
+def encode_int_enums(obj: Mapping[str, Any], msg: MessageType) -> dict[str, Any]:
+    """A copy of a normalized (camelCase) message with every known enum name as its number."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        f = msg.fields.get(key)
+        out[key] = value if f is None else _encode_field(f, value)
+    return out
+
+
+def _encode_field(f: _Field, value: Any) -> Any:
+    if f.repeated and isinstance(value, list):
+        return [_encode_single(f, v) for v in value]
+    return _encode_single(f, value)
+
+
+def _encode_single(f: _Field, value: Any) -> Any:
+    if f.kind == "enum" and f.enum is not None and isinstance(value, str):
+        return f.enum.number_of.get(value, value)
+    if f.kind == "message" and f.message is not None and isinstance(value, Mapping):
+        return encode_int_enums(value, f.message)
+    if f.kind == "map" and f.map_value is not None and isinstance(value, Mapping):
+        mv = f.map_value
+        return {k: _encode_single(mv, v) for k, v in value.items()}
+    return value
