@@ -110,9 +110,10 @@ class _ProtoIndex:
         module = importlib.import_module(version.types_module)
         files: dict[str, Any] = {}
         for attr in dir(module):
-            obj: Any = getattr(module, attr)
+            obj = getattr(module, attr)
             if isinstance(obj, type) and issubclass(obj, proto.Message):
-                fd = obj.pb().DESCRIPTOR.file
+                message_class: Any = obj
+                fd = message_class.pb().DESCRIPTOR.file
                 files[fd.name] = fd
         # flattened relative name ("GenerateContentResponsePromptFeedback") -> descriptor
         self.messages: dict[str, Any] = {}
