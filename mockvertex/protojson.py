@@ -190,10 +190,11 @@ def _reject_constant(name: str) -> Any:
 
 
 def _without_trailing_commas(text: str) -> str:
-    """Drop commas directly before ``}`` or ``]`` outside strings (the front end allows them)."""
+    """Drop commas between a value and ``}`` or ``]`` outside strings (the front end allows it)."""
     out: list[str] = []
     in_string = escaped = False
     pending_comma = -1
+    last = ""  # the last significant character outside strings
     for ch in text:
         if in_string:
             out.append(ch)
@@ -203,13 +204,15 @@ def _without_trailing_commas(text: str) -> str:
                 escaped = True
             elif ch == '"':
                 in_string = False
+                last = '"'
+            continue
+        if ch.isspace():
+            out.append(ch)
             continue
         if ch in "}]" and pending_comma >= 0:
             out[pending_comma] = ""
-        if ch == ",":
-            pending_comma = len(out)
-        elif not ch.isspace():
-            pending_comma = -1
+        pending_comma = len(out) if ch == "," and last not in ("", "[", "{", ",") else -1
+        last = ch
         if ch == '"':
             in_string = True
         out.append(ch)
