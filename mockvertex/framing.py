@@ -183,8 +183,8 @@ class ArrayWriter:
     """Incremental encoder of the streamed JSON array, one flushable piece per call.
 
     ``[`` is glued to the first object so the body's first byte is ``[`` (api_core demands
-    it), each further object is preceded by ``\\n,\\r\\n``, and ``close`` writes ``\\n]`` in the
-    same piece-of-bytes as nothing else: no newline follows it.
+    it), each further object is preceded by ``\\n,\\r\\n``, and ``close`` gives ``\\n]`` with
+    nothing after it: api_core rejects even a newline that arrives after the ``]``.
     """
 
     def __init__(self) -> None:
@@ -298,6 +298,7 @@ class SSEDecoder:
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._scanned = 0
         self._started = False
         self._closed = False
         self._data: list[str] = []
@@ -315,7 +316,9 @@ class SSEDecoder:
         self._buf += data
         out: list[Any] = []
         pos = 0
-        while (m := _EOL.search(self._buf, pos)) is not None:
+        # Resume the search where the previous feed stopped, so a long line arriving in many
+        # pieces is scanned once, not once per piece.
+        while (m := _EOL.search(self._buf, max(pos, self._scanned))) is not None:
             end = m.start()
             if self._buf[end] == 0x0D:  # CR: may be half of a CRLF split across feeds
                 if end + 1 == len(self._buf):
@@ -326,6 +329,7 @@ class SSEDecoder:
             self._line(bytes(self._buf[pos:end]), eol, out)
             pos = end + len(eol)
         del self._buf[:pos]
+        self._scanned = len(self._buf) - (1 if self._buf.endswith(b"\r") else 0)
         return out
 
     def close(self) -> list[Any]:
