@@ -1,0 +1,631 @@
+"""Reply synthesis: a scenario step (or nothing) and a request become the chunks Vertex would send.
+
+Every chunk has Vertex's shape::
+
+    {"candidates": [{"content": {"role": "model", "parts": [...]}}],
+     "usageMetadata": {"trafficType": "ON_DEMAND"},
+     "modelVersion": ..., "createTime": ..., "responseId": ...}
+
+Text is delta-only. Only the last chunk has ``finishReason``, ``safetyRatings``,
+``citationMetadata`` and the full ``usageMetadata`` (prompt/candidates/total counts from
+:mod:`mockvertex.tokens`, so ``promptTokenCount`` always equals countTokens' ``totalTokens``).
+A blocking finish reason (SAFETY, RECITATION, ...) comes in a last chunk of its own whose
+candidate has no content. A blocked prompt is one chunk with ``promptFeedback`` and no
+``candidates``.
+
+The default responder (``step`` ``None``) is deterministic: the text, the function-call ids and
+the ``responseId`` derive from a sha256 of the canonical request JSON; only ``createTime``
+follows the clock. Its prose ignores ``maxOutputTokens`` and ``stopSequences`` when seeding,
+so those settings cut the very text that would otherwise be sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from mockvertex.errors import Internal, StatusError, error_class_for
+from mockvertex.instance import WORDS, json_schema_instance, seeded_random, vertex_instance
+from mockvertex.tokens import (
+    billable_characters,
+    part_tokens,
+    request_tokens,
+    text_tokens,
+)
+
+if TYPE_CHECKING:
+    from mockvertex.profiles import ModelProfile
+    from mockvertex.scenario import RequestContext
+
+__all__ = [
+    "BLOCKING_FINISH_REASONS",
+    "HARM_CATEGORIES",
+    "Reply",
+    "count_tokens_response",
+    "merge_chunks",
+    "render",
+    "split_text",
+]
+
+#: The four categories Vertex rates on every answer, in the order it lists them.
+HARM_CATEGORIES = (
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+)
+#: Finish reasons that withhold the content: sent in a last chunk with no content.
+BLOCKING_FINISH_REASONS = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "MODEL_ARMOR",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
+_TRAFFIC = "ON_DEMAND"
+_WORDS_PER_CHUNK = 5
+_CHARS_PER_JSON_CHUNK = 24
+_MIN_WANTED_TOKENS = 8
+_MAX_WANTED_TOKENS = 200
+# Score band of each probability, lower bound inclusive.
+_BANDS = {"NEGLIGIBLE": (0.0, 0.1), "LOW": (0.1, 0.35), "MEDIUM": (0.35, 0.7), "HIGH": (0.7, 1.0)}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the HTTP layer sends.
+
+    ``error`` with ``error_after`` None: the error instead of any chunk (HTTP status from the
+    error). With ``error_after`` N: N chunks, then the error object in the stream.
+    ``disconnect_after``/``malformed_after`` N: N chunks, then a dropped connection / a frame
+    that is not JSON. For countTokens ``chunks`` holds the one CountTokensResponse.
+    """
+
+    chunks: tuple[dict[str, Any], ...]
+    error: StatusError | None = None
+    error_after: int | None = None
+    disconnect_after: int | None = None
+    malformed_after: int | None = None
+    first_byte_delay: float = 0.0
+    chunk_delay: float = 0.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points
+
+
+def render(
+    step: Mapping[str, Any] | None,
+    ctx: RequestContext,
+    profile: ModelProfile,
+    *,
+    now: datetime | None = None,
+) -> Reply:
+    """The reply for ``ctx``: from a scenario step's JSON, or from the default responder."""
+    step = step or {}
+    delay = step.get("delay") or {}
+    first_byte = float(delay.get("firstByte", 0.0))
+    between = float(delay.get("betweenChunks", 0.0))
+    if "error" in step:
+        error = _error(step["error"], ctx)
+        return Reply((), error=error, first_byte_delay=first_byte, headers=dict(error.headers))
+    respond: Mapping[str, Any] | None = step.get("respond")
+    if respond is not None and "raw" in respond:
+        chunks = tuple(copy.deepcopy(dict(c)) for c in respond["raw"])
+    elif ctx.method == "countTokens":
+        body = count_tokens_response(ctx)
+        for key in ("totalTokens", "totalBillableCharacters"):
+            if respond is not None and key in respond:
+                body[key] = respond[key]
+        chunks = (body,)
+    else:
+        chunks = tuple(_Synth(ctx, profile, now).chunks(respond))
+    fault = step.get("fault") or {}
+    kind, after = fault.get("kind"), fault.get("after")
+    return Reply(
+        chunks,
+        error=(_error(fault.get("error") or {"code": 500}, ctx) if kind == "error" else None),
+        error_after=after if kind == "error" else None,
+        disconnect_after=after if kind == "disconnect" else None,
+        malformed_after=after if kind == "malformed" else None,
+        first_byte_delay=first_byte,
+        chunk_delay=between,
+    )
+
+
+def count_tokens_response(ctx: RequestContext) -> dict[str, Any]:
+    """CountTokensResponse for the request, consistent with ``promptTokenCount`` of replies.
+
+    A request with ``instances`` (and no ``contents``) counts each instance: a string as its
+    text, anything else as its compact JSON.
+    """
+    request = ctx.request
+    total = request_tokens(request)
+    chars = billable_characters(request)
+    if not request.get("contents"):
+        for instance in request.get("instances") or ():
+            text = instance if isinstance(instance, str) else _compact(instance)
+            total += text_tokens(text)
+            chars += len("".join(text.split()))
+    return {"totalTokens": total, "totalBillableCharacters": chars}
+
+
+def split_text(text: str, words_per_chunk: int = _WORDS_PER_CHUNK) -> list[str]:
+    """Split text into deltas of about ``words_per_chunk`` words; joined, they give ``text``.
+
+    Text of two words or more always gives at least two deltas.
+    """
+    words = re.findall(r"\S+\s*", text)
+    if not words:
+        return [text] if text else []
+    words[0] = text[: len(text) - len(text.lstrip())] + words[0]
+    count = max(math.ceil(len(words) / words_per_chunk), 2 if len(words) >= 2 else 1)
+    bounds = [len(words) * i // count for i in range(count + 1)]
+    return ["".join(words[bounds[i] : bounds[i + 1]]) for i in range(count)]
+
+
+def merge_chunks(chunks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The unary (generateContent) response equivalent to a stream of chunks.
+
+    Per candidate: adjacent text parts are concatenated (thought text apart from answer
+    text), other parts are kept in order, the last value of every other field wins, and the
+    citations of all chunks are combined. When the last finish reason withholds content
+    (SAFETY, RECITATION, ...) the candidate has no content, as in a unary reply. The top level
+    keeps ``promptFeedback`` from the first chunk that has it, the last ``usageMetadata``, and
+    ``modelVersion``/``createTime``/``responseId``.
+    """
+    out: dict[str, Any] = {}
+    merged: dict[int, dict[str, Any]] = {}
+    parts: dict[int, list[dict[str, Any]]] = {}
+    citations: dict[int, list[Any]] = {}
+    for chunk in chunks:
+        for key, value in chunk.items():
+            if key == "candidates":
+                out.setdefault("candidates", None)
+                for position, candidate in enumerate(value or ()):
+                    index = int(candidate.get("index", position))
+                    _merge_candidate(
+                        merged.setdefault(index, {}),
+                        parts.setdefault(index, []),
+                        citations.setdefault(index, []),
+                        candidate,
+                    )
+            elif key == "promptFeedback":
+                out.setdefault(key, copy.deepcopy(value))
+            elif key in ("modelVersion", "createTime", "responseId"):
+                out.setdefault(key, value)
+            else:
+                out[key] = copy.deepcopy(value)
+    if "candidates" in out:
+        result = []
+        for index in sorted(merged):
+            candidate = merged[index]
+            if parts[index] and candidate.get("finishReason") not in BLOCKING_FINISH_REASONS:
+                content = candidate.setdefault("content", {})
+                content["parts"] = parts[index]
+            elif "content" in candidate and not parts[index]:
+                candidate["content"].pop("parts", None)
+            else:
+                candidate.pop("content", None)
+            if citations[index]:
+                candidate["citationMetadata"] = {"citations": citations[index]}
+            result.append(candidate)
+        out["candidates"] = result
+    return out
+
+
+def _merge_candidate(
+    target: dict[str, Any],
+    parts: list[dict[str, Any]],
+    citations: list[Any],
+    candidate: Mapping[str, Any],
+) -> None:
+    for key, value in candidate.items():
+        if key == "content" and isinstance(value, Mapping):
+            content = target.setdefault("content", {})
+            for ckey, cvalue in value.items():
+                if ckey != "parts":
+                    content.setdefault(ckey, cvalue)
+            for part in value.get("parts") or ():
+                previous = parts[-1] if parts else None
+                if (
+                    previous is not None
+                    and _is_plain_text(previous)
+                    and _is_plain_text(part)
+                    and bool(previous.get("thought")) == bool(part.get("thought"))
+                ):
+                    previous["text"] = str(previous["text"]) + str(part["text"])
+                else:
+                    parts.append(copy.deepcopy(dict(part)))
+        elif key == "citationMetadata" and isinstance(value, Mapping):
+            for citation in value.get("citations") or ():
+                if citation not in citations:
+                    citations.append(copy.deepcopy(citation))
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _is_plain_text(part: Mapping[str, Any]) -> bool:
+    return "text" in part and set(part) <= {"text", "thought"}
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _digest(value: Any) -> bytes:
+    return hashlib.sha256(_compact(value).encode("utf-8")).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _error(spec: Mapping[str, Any], ctx: RequestContext) -> StatusError:
+    klass = error_class_for(int(spec.get("code", 500)), str(spec.get("status", "")))
+    message = spec.get("message")
+    if message is not None:
+        message = str(message).replace("{model}", ctx.model)
+    headers = {"Retry-After": str(spec["retryAfter"])} if "retryAfter" in spec else {}
+    if klass is StatusError:  # pragma: no cover - error_class_for never returns the bare base
+        klass = Internal
+    return klass(message, details=spec.get("details") or (), headers=headers)
+
+
+def _rating(
+    category: str, probability: str, seed: bytes, *, blocked: bool = False
+) -> dict[str, Any]:
+    low, high = _BANDS.get(probability, (0.0, 0.1))
+    rng = seeded_random(seed + category.encode())
+    severity = (
+        "HARM_SEVERITY_" + probability if probability in _BANDS else "HARM_SEVERITY_UNSPECIFIED"
+    )
+    rating: dict[str, Any] = {
+        "category": category,
+        "probability": probability,
+        "probabilityScore": round(low + (high - low) * rng.random(), 8),
+        "severity": severity,
+        "severityScore": round(low + (high - low) * rng.random(), 8),
+    }
+    if blocked:
+        rating["blocked"] = True
+    return rating
+
+
+def _ratings(seed: bytes, blocked: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    out = [_rating(c, "NEGLIGIBLE", seed) for c in HARM_CATEGORIES]
+    if blocked is not None:
+        category, probability = blocked
+        hit = _rating(category, probability, seed, blocked=True)
+        for i, rating in enumerate(out):
+            if rating["category"] == category:
+                out[i] = hit
+                break
+        else:
+            out.append(hit)
+    return out
+
+
+@dataclass
+class _Plan:
+    """The content of an answer before it is cut into chunks."""
+
+    deltas: list[list[dict[str, Any]]]
+    finish_reason: str = "STOP"
+    citations: Sequence[Any] = ()
+    ratings: list[dict[str, Any]] | None = None
+    usage: Mapping[str, Any] = field(default_factory=dict)
+
+
+class _Synth:
+    """Builds the chunks of one reply; holds the per-reply ids and counts."""
+
+    def __init__(self, ctx: RequestContext, profile: ModelProfile, now: datetime | None) -> None:
+        self.ctx = ctx
+        self.profile = profile
+        request = ctx.request
+        self.digest = _digest(request)
+        config = dict(request.get("generationConfig") or {})
+        config.pop("maxOutputTokens", None)
+        config.pop("stopSequences", None)
+        self.seed = _digest({**request, "generationConfig": config})
+        when = now or datetime.now(timezone.utc)
+        self.create_time = when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.response_id = _b64(self.digest[:16])
+        self.prompt_tokens = request_tokens(request)
+
+    # -- chunk assembly ------------------------------------------------------------------
+
+    def envelope(self, body: dict[str, Any]) -> dict[str, Any]:
+        body["modelVersion"] = self.profile.model_version
+        body["createTime"] = self.create_time
+        body["responseId"] = self.response_id
+        return body
+
+    def chunks(self, respond: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        if respond is not None and "blockPrompt" in respond:
+            return [self.blocked_prompt(respond["blockPrompt"], respond.get("usageMetadata"))]
+        plan = self.default_plan() if respond is None else self.respond_plan(respond)
+        return self.assemble(plan)
+
+    def assemble(self, plan: _Plan) -> list[dict[str, Any]]:
+        blocking = plan.finish_reason in BLOCKING_FINISH_REASONS
+        deltas: list[list[dict[str, Any]] | None] = list(plan.deltas)
+        if blocking or not deltas:
+            deltas.append(None if blocking else [])
+        out = []
+        for i, parts in enumerate(deltas):
+            candidate: dict[str, Any] = {}
+            if parts is not None:
+                candidate["content"] = (
+                    {"role": "model", "parts": parts} if parts else {"role": "model"}
+                )
+            usage: dict[str, Any] = {"trafficType": _TRAFFIC}
+            if i == len(deltas) - 1:
+                candidate["finishReason"] = plan.finish_reason
+                candidate["safetyRatings"] = (
+                    plan.ratings if plan.ratings is not None else _ratings(self.digest)
+                )
+                if plan.citations:
+                    candidate["citationMetadata"] = {"citations": list(plan.citations)}
+                usage = self.usage(plan)
+            out.append(self.envelope({"candidates": [candidate], "usageMetadata": usage}))
+        return out
+
+    def usage(self, plan: _Plan) -> dict[str, Any]:
+        generated = [p for parts in plan.deltas for p in parts]
+        text = "".join(str(p["text"]) for p in generated if "text" in p)
+        candidates = text_tokens(text) + sum(part_tokens(p) for p in generated if "text" not in p)
+        usage: dict[str, Any] = {
+            "promptTokenCount": self.prompt_tokens,
+            "candidatesTokenCount": candidates,
+            "totalTokenCount": self.prompt_tokens + candidates,
+            "trafficType": _TRAFFIC,
+            "promptTokensDetails": self.prompt_details(),
+            "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": candidates}],
+        }
+        if plan.usage:
+            usage.update(copy.deepcopy(dict(plan.usage)))
+            if "totalTokenCount" not in plan.usage:
+                usage["totalTokenCount"] = (
+                    int(usage.get("promptTokenCount", 0))
+                    + int(usage.get("candidatesTokenCount", 0))
+                    + int(usage.get("thoughtsTokenCount", 0))
+                )
+        return usage
+
+    def prompt_details(self) -> list[dict[str, Any]]:
+        """promptTokenCount split by modality (media parts by MIME type, the rest TEXT)."""
+        media: dict[str, int] = {}
+        request = self.ctx.request
+        contents = list(request.get("contents") or ())
+        if request.get("systemInstruction"):
+            contents.append(request["systemInstruction"])
+        for content in contents:
+            for part in content.get("parts") or ():
+                blob = part.get("inlineData") or part.get("fileData")
+                if isinstance(blob, Mapping):
+                    modality = _modality(str(blob.get("mimeType", "")))
+                    media[modality] = media.get(modality, 0) + part_tokens(part)
+        text = self.prompt_tokens - sum(media.values())
+        details = [{"modality": "TEXT", "tokenCount": text}] if text or not media else []
+        details += [{"modality": m, "tokenCount": n} for m, n in media.items()]
+        return details
+
+    def blocked_prompt(
+        self, spec: Mapping[str, Any], usage_override: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        reason = str(spec.get("reason", "SAFETY"))
+        feedback: dict[str, Any] = {"blockReason": reason}
+        if "message" in spec:
+            feedback["blockReasonMessage"] = spec["message"]
+        if "safetyRatings" in spec:
+            feedback["safetyRatings"] = copy.deepcopy(list(spec["safetyRatings"]))
+        else:
+            blocked = None
+            if reason == "SAFETY":
+                blocked = (
+                    str(spec.get("category", "HARM_CATEGORY_DANGEROUS_CONTENT")),
+                    str(spec.get("probability", "HIGH")),
+                )
+            feedback["safetyRatings"] = _ratings(self.digest, blocked)
+        usage: dict[str, Any] = {
+            "promptTokenCount": self.prompt_tokens,
+            "totalTokenCount": self.prompt_tokens,
+        }
+        usage.update(copy.deepcopy(dict(usage_override or {})))
+        return self.envelope({"promptFeedback": feedback, "usageMetadata": usage})
+
+    # -- scripted answers --------------------------------------------------------------------
+
+    def respond_plan(self, respond: Mapping[str, Any]) -> _Plan:
+        deltas: list[list[dict[str, Any]]]
+        if "text" in respond:
+            deltas = [[{"text": t}] for t in split_text(str(respond["text"]))]
+        elif "chunks" in respond:
+            deltas = [[{"text": str(t)}] for t in respond["chunks"]]
+        elif "blockResponse" in respond or _calls(respond):
+            deltas = []
+        else:
+            deltas = self.default_plan().deltas
+        calls = _calls(respond)
+        if calls:
+            deltas.append(
+                [
+                    {
+                        "functionCall": self.function_call(
+                            c["name"], c.get("args") or {}, i, c.get("id")
+                        )
+                    }
+                    for i, c in enumerate(calls)
+                ]
+            )
+        plan = _Plan(deltas, finish_reason=str(respond.get("finishReason", "STOP")))
+        plan.citations = list(respond.get("citations") or ())
+        block = respond.get("blockResponse")
+        if block is not None:
+            plan.finish_reason = "SAFETY"
+            plan.ratings = _ratings(
+                self.digest, (str(block["category"]), str(block.get("probability", "HIGH")))
+            )
+        if "safetyRatings" in respond:
+            plan.ratings = copy.deepcopy(list(respond["safetyRatings"]))
+        plan.usage = respond.get("usageMetadata") or {}
+        return plan
+
+    def function_call(
+        self, name: str, args: Mapping[str, Any], index: int, call_id: str | None = None
+    ) -> dict[str, Any]:
+        if call_id is None:
+            call_id = _b64(_digest([self.response_id, name, index]))[:16]
+        return {"name": name, "args": copy.deepcopy(dict(args)), "id": call_id}
+
+    # -- the default responder -----------------------------------------------------------------
+
+    def default_plan(self) -> _Plan:
+        request = self.ctx.request
+        call = self.default_call()
+        if call is not None:
+            return _Plan([[{"functionCall": call}]])
+        config = request.get("generationConfig") or {}
+        mime = str(config.get("responseMimeType", "")).lower()
+        values = _enum_values(config)
+        if mime == "application/json":
+            text, finish = self.cut(self.default_json(config), config)
+            pieces = _split_chars(text, _CHARS_PER_JSON_CHUNK)
+        elif mime == "text/x.enum" and values:
+            text, finish = self.cut(str(_pick(values, self.seed)), config)
+            pieces = [text]
+        else:
+            text, finish = self.cut(self.prose(_clamp(2 * self.prompt_tokens)), config)
+            pieces = split_text(text)
+        return _Plan([[{"text": p}] for p in pieces if p], finish_reason=finish)
+
+    def cut(self, text: str, config: Mapping[str, Any]) -> tuple[str, str]:
+        """Apply stopSequences (cut before the first one, STOP) and the output token limit."""
+        positions = [text.find(s) for s in config.get("stopSequences") or () if s]
+        positions = [p for p in positions if p >= 0]
+        if positions:
+            text = text[: min(positions)]
+        limit = self.max_output_tokens(config)
+        if text_tokens(text) > limit:
+            return text[: 4 * limit], "MAX_TOKENS"
+        return text, "STOP"
+
+    def max_output_tokens(self, config: Mapping[str, Any]) -> int:
+        requested = config.get("maxOutputTokens")
+        limit = int(requested) if requested is not None else self.profile.default_max_output_tokens
+        ceiling = math.ceil(self.profile.max_output_tokens.max) - 1
+        return max(0, min(limit, ceiling) if ceiling > 0 else limit)
+
+    def prose(self, wanted: int) -> str:
+        """English-like sentences from the fixed vocabulary, at least ``wanted`` tokens."""
+        rng = seeded_random(self.seed + b"prose")
+        sentences: list[str] = []
+        while text_tokens(" ".join(sentences)) < wanted:
+            count = 6 + int(rng.random() * 7)
+            words = [WORDS[int(rng.random() * len(WORDS))] for _ in range(count)]
+            sentences.append(" ".join(words).capitalize() + ".")
+        return " ".join(sentences)
+
+    def default_json(self, config: Mapping[str, Any]) -> str:
+        seed = self.seed + b"json"
+        if isinstance(config.get("responseSchema"), Mapping):
+            value = vertex_instance(config["responseSchema"], seed)
+        elif "responseJsonSchema" in config:
+            value = json_schema_instance(config["responseJsonSchema"], seed)
+        else:
+            value = {"answer": self.prose(_MIN_WANTED_TOKENS).split(".")[0]}
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def default_call(self) -> dict[str, Any] | None:
+        """The function call the default responder makes, or None to answer with text."""
+        request = self.ctx.request
+        declarations = [
+            d
+            for tool in request.get("tools") or ()
+            for d in tool.get("functionDeclarations") or ()
+            if isinstance(d, Mapping) and d.get("name")
+        ]
+        if not declarations:
+            return None
+        calling = (request.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        mode = str(calling.get("mode", "AUTO")).upper()
+        if mode == "NONE":
+            return None
+        contents = list(request.get("contents") or ())
+        last = contents[-1] if contents else {}
+        parts = [p for p in last.get("parts") or () if isinstance(p, Mapping)]
+        user_text = (
+            str(last.get("role") or "user").lower() == "user"
+            and any("text" in p for p in parts)
+            and not any("functionResponse" in p for p in parts)
+        )
+        if not user_text and mode != "ANY":
+            return None
+        allowed = [str(n) for n in calling.get("allowedFunctionNames") or ()]
+        name = allowed[0] if allowed else str(declarations[0]["name"])
+        declaration = next((d for d in declarations if d.get("name") == name), {})
+        seed = self.seed + name.encode("utf-8")
+        args: Any = {}
+        if isinstance(declaration.get("parameters"), Mapping):
+            args = vertex_instance(declaration["parameters"], seed)
+        elif "parametersJsonSchema" in declaration:
+            args = json_schema_instance(declaration["parametersJsonSchema"], seed)
+        return self.function_call(name, args if isinstance(args, Mapping) else {}, 0)
+
+
+def _calls(respond: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    if "functionCall" in respond:
+        return [respond["functionCall"]]
+    return list(respond.get("functionCalls") or ())
+
+
+def _clamp(tokens: int) -> int:
+    return max(_MIN_WANTED_TOKENS, min(_MAX_WANTED_TOKENS, tokens))
+
+
+def _pick(values: Sequence[Any], seed: bytes) -> Any:
+    rng = seeded_random(seed + b"enum")
+    return values[min(int(rng.random() * len(values)), len(values) - 1)]
+
+
+def _enum_values(config: Mapping[str, Any]) -> list[Any]:
+    schema = config.get("responseSchema") or config.get("responseJsonSchema") or {}
+    values = schema.get("enum") if isinstance(schema, Mapping) else None
+    return list(values) if isinstance(values, list) else []
+
+
+def _split_chars(text: str, size: int) -> list[str]:
+    if len(text) < 2:
+        return [text] if text else []
+    size = min(size, math.ceil(len(text) / 2))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _modality(mime: str) -> str:
+    kind = mime.split("/", 1)[0].lower()
+    if kind in ("image", "video", "audio"):
+        return kind.upper()
+    if mime.lower() == "application/pdf":
+        return "DOCUMENT"
+    return "TEXT"
