@@ -1,0 +1,7 @@
+"""``python -m mockvertex`` is the ``mockvertex`` command."""
+
+import sys
+
+from mockvertex.cli import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""Server configuration: a frozen dataclass, and the one place that reads MOCKVERTEX_* variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+__all__ = ["AuthMode", "ServerConfig", "parse_auth"]
+
+AuthMode = Literal["vertex", "none", "token"]
+
+#: The real front end refuses bodies over this size (inline data is limited to 20 MB decoded,
+#: which is about 27 MB of base64, plus the rest of the request).
+DEFAULT_MAX_BODY_BYTES = 31_457_280
+
+
+def parse_auth(text: str) -> tuple[AuthMode, str | None]:
+    """``vertex`` (a Bearer token is required), ``none``, or ``token=VALUE``."""
+    if text == "vertex":
+        return "vertex", None
+    if text == "none":
+        return "none", None
+    if text.startswith("token=") and len(text) > len("token="):
+        return "token", text[len("token=") :]
+    raise ValueError(f"--auth must be 'vertex', 'none' or 'token=VALUE', not {text!r}")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How a MockVertexServer behaves. Build it directly or with ``from_env``."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    auth: AuthMode = "vertex"
+    token: str | None = None
+    scenario_files: tuple[str, ...] = ()
+    builtin_scenarios: tuple[str, ...] = ()
+    profile_files: tuple[str, ...] = ()
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Project and location printed in the environment lines for google-genai.
+    project: str = "mock-project"
+    location: str = "us-central1"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def with_auth(self, text: str) -> ServerConfig:
+        mode, token = parse_auth(text)
+        return replace(self, auth=mode, token=token)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
+        """Defaults overridden by MOCKVERTEX_HOST, _PORT, _AUTH, _SCENARIOS (os.pathsep list)."""
+        env = os.environ if environ is None else environ
+        config = cls()
+        if "MOCKVERTEX_HOST" in env:
+            config = replace(config, host=env["MOCKVERTEX_HOST"])
+        if "MOCKVERTEX_PORT" in env:
+            config = replace(config, port=int(env["MOCKVERTEX_PORT"]))
+        if "MOCKVERTEX_AUTH" in env:
+            config = config.with_auth(env["MOCKVERTEX_AUTH"])
+        if env.get("MOCKVERTEX_SCENARIOS"):
+            files = tuple(p for p in env["MOCKVERTEX_SCENARIOS"].split(os.pathsep) if p)
+            config = replace(config, scenario_files=files)
+        return config

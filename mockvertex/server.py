@@ -1,0 +1,211 @@
+"""MockVertexServer: the mock on a real localhost socket, in a thread or inside a running loop.
+
+with MockVertexServer() as mock:
+    client = genai.Client(vertexai=True, project="p", location="us-central1",
+                          credentials=Credentials(token="x"),
+                          http_options=HttpOptions(base_url=mock.url))
+    ...
+    assert mock.journal()[-1].request["contents"][0]["parts"][0]["text"] == "hi"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from mockvertex.app import Exchange, MockState, create_app
+from mockvertex.config import ServerConfig
+from mockvertex.profiles import ProfileRegistry
+from mockvertex.scenario import Scenario, ScenarioBook, load_builtin, load_scenario
+
+__all__ = ["MockVertexServer"]
+
+_START_TIMEOUT = 10.0
+
+
+class MockVertexServer:
+    """A running mock: ``start()``/``stop()`` (own thread) or ``async with`` (current loop)."""
+
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        *,
+        scenarios: tuple[str | Path | Mapping[str, Any] | Scenario, ...] = (),
+        **overrides: Any,
+    ) -> None:
+        config = config or ServerConfig()
+        if overrides:
+            if "auth" in overrides and isinstance(overrides["auth"], str):
+                config = config.with_auth(overrides.pop("auth"))
+            config = replace(config, **overrides)
+        self.config = config
+        profiles = ProfileRegistry.builtin().with_files(*config.profile_files)
+        self.state = MockState(config=config, profiles=profiles, book=ScenarioBook())
+        self.state.reset()
+        self._extra = [_as_scenario(s) for s in scenarios]
+        for scenario in self._extra:
+            self.state.book.add(scenario)
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
+
+    # -- addresses
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the server is not running")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Base URL for SDKs, e.g. ``http://127.0.0.1:8080`` (no trailing slash)."""
+        host = self.config.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}"
+
+    def url_for(
+        self,
+        model: str,
+        method: str = "generateContent",
+        *,
+        api_version: str = "v1",
+        project: str | None = None,
+        location: str | None = None,
+    ) -> str:
+        """Full URL of a model method on this mock."""
+        project = project or self.config.project
+        location = location or self.config.location
+        return (
+            f"{self.url}/{api_version}/projects/{project}/locations/{location}"
+            f"/publishers/google/models/{model}:{method}"
+        )
+
+    # -- state
+    def add_scenario(self, scenario: str | Path | Mapping[str, Any] | Scenario) -> Scenario:
+        """Add a scenario (file path, built-in name, mapping or Scenario); returns it."""
+        loaded = _as_scenario(scenario)
+        self.state.book.add(loaded)
+        return loaded
+
+    def journal(self) -> list[Exchange]:
+        """Every exchange so far, oldest first (tokens and API keys are never kept)."""
+        return self.state.journal.entries()
+
+    def reset(self) -> None:
+        """Clear the journal and run-time scenarios; keep those given at construction."""
+        self.state.reset()
+        for scenario in self._extra:
+            self.state.book.add(scenario)
+
+    def check(self) -> None:
+        """Re-raise the first exception that escaped a handler (a bug in the mock)."""
+        if self.state.errors:
+            raise self.state.errors[0]
+
+    # -- lifecycle inside a running loop
+    async def start_async(self) -> None:
+        app = create_app(self.config, state=self.state)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, shutdown_timeout=1.0)
+        await site.start()
+        self._port = int(self._runner.addresses[0][1])
+
+    async def stop_async(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> MockVertexServer:
+        await self.start_async()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop_async()
+
+    # -- lifecycle in a thread of its own
+    def start(self) -> MockVertexServer:
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as exc:  # report start-up failures to the caller
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self.stop_async())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="mockvertex", daemon=True)
+        self._thread.start()
+        if not ready.wait(_START_TIMEOUT):
+            raise RuntimeError("mockvertex did not start in time")
+        if failure:
+            self._thread = None
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(_START_TIMEOUT)
+        self._thread = None
+        self._loop = None
+        self._port = None
+
+    def __enter__(self) -> MockVertexServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Run in the calling thread until interrupted (what ``mockvertex serve`` does)."""
+
+        async def main() -> None:
+            await self.start_async()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await self.stop_async()
+
+        asyncio.run(main())
+
+
+def _as_scenario(source: str | Path | Mapping[str, Any] | Scenario) -> Scenario:
+    if isinstance(source, Scenario):
+        return source
+    if isinstance(source, str) and not source.endswith(".json") and "/" not in source:
+        return load_builtin(source)
+    return load_scenario(source)
