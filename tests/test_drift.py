@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import googleapiclient
+import googleapiclient  # type: ignore[import-untyped]
 import pytest
 
 from mockvertex import resources
@@ -142,9 +142,8 @@ def test_walkers_see_the_known_wire_facts() -> None:
     """Guards the walkers themselves: a walker that saw nothing would compare equal too."""
     lines = _our_lines(resources.schema("v1/GenerateContentRequest.schema.json"))
     assert len(lines) > 500
-    assert "GenerateContentRequest.contents[].parts[].videoMetadata.startOffset <google-duration>" in (
-        lines
-    )
+    duration = "GenerateContentRequest.contents[].parts[].videoMetadata.startOffset"
+    assert f"{duration} <google-duration>" in lines
     assert "GenerateContentRequest.safetySettings[].threshold = OFF" in lines
     assert "GenerateContentRequest.labels{} <string>" in lines
     assert "GenerateContentRequest.contents[].parts[].functionCall.args <struct>" in lines

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import googleapiclient
+import googleapiclient  # type: ignore[import-untyped]
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from mockvertex import resources
 
@@ -27,7 +27,7 @@ def _defs(name: str) -> dict[str, Any]:
 
 
 def _valid(name: str, instance: Any) -> bool:
-    return Draft202012Validator(resources.schema(name)).is_valid(instance)
+    return bool(Draft202012Validator(resources.schema(name)).is_valid(instance))
 
 
 def _discovery_v1() -> dict[str, Any]:
@@ -113,9 +113,7 @@ def test_citations_field_is_citations() -> None:
     citation_metadata = _defs(CHUNK)["CitationMetadata"]["properties"]
     assert set(citation_metadata) == {"citations"}
     citation = _defs(CHUNK)["Citation"]["properties"]
-    assert {"startIndex", "endIndex", "uri", "title", "license", "publicationDate"} <= set(
-        citation
-    )
+    assert {"startIndex", "endIndex", "uri", "title", "license", "publicationDate"} <= set(citation)
     assert "url" not in citation
     assert citation["publicationDate"] == {"$ref": "#/$defs/GoogleTypeDate", "readOnly": True}
     good = {"candidates": [{"citationMetadata": {"citations": [{"startIndex": 1}]}}]}
