@@ -121,6 +121,12 @@ def _unsupported_mime(mime: str, what: str = "mimeType") -> str:
     )
 
 
+def _size(limit: int) -> str:
+    """A byte limit in whole MB (1024 * 1024) when it is one, else in bytes: never "0 MB"."""
+    mb, rest = divmod(limit, 1024 * 1024)
+    return f"{mb} MB" if mb and not rest else f"{limit} bytes"
+
+
 def _base64_size(data: str) -> int:
     stripped = data.strip().rstrip("=")
     return len(stripped) * 3 // 4
@@ -129,12 +135,16 @@ def _base64_size(data: str) -> int:
 @dataclass
 class _MediaCount:
     images: int = 0
+    inline_images: int = 0
     videos: int = 0
     audio: int = 0
     pdfs: int = 0
     first_path: dict[str, str] = field(default_factory=dict)
 
-    def add(self, mime: str, path: str) -> None:
+    def add(self, mime: str, path: str, *, inline: bool) -> None:
+        if inline and mime.startswith("image/"):
+            self.inline_images += 1
+            self.first_path.setdefault("inline_images", path)
         kind = (
             "images"
             if mime.startswith("image/")
@@ -242,28 +252,27 @@ class _Checker:
         elif kind == "functionCall" and not part["functionCall"].get("name"):
             yield FieldViolation(f"{path}.function_call.name", _empty_parameter("name"))
 
-    def _mime(self, mime: str, path: str) -> Iterator[FieldViolation]:
+    def _mime(self, mime: str, path: str, *, inline: bool) -> Iterator[FieldViolation]:
         if mime.lower() not in self.profile.mime_types:
             yield FieldViolation(path, _unsupported_mime(mime))
         else:
-            self.media.add(mime.lower(), path)
+            self.media.add(mime.lower(), path, inline=inline)
 
     def _blob(self, blob: Mapping[str, Any], path: str) -> Iterator[FieldViolation]:
         mime = blob.get("mimeType", "")
         if not mime:
             yield FieldViolation(f"{path}.mime_type", _empty_parameter("mimeType"))
         else:
-            yield from self._mime(mime, f"{path}.mime_type")
+            yield from self._mime(mime, f"{path}.mime_type", inline=True)
         data = blob.get("data", "")
         if not data:
             yield FieldViolation(f"{path}.data", _empty_parameter("data"))
         elif _base64_size(data) > self.profile.inline_data_max_bytes:
-            limit_mb = self.profile.inline_data_max_bytes // (1024 * 1024)
             yield FieldViolation(
                 f"{path}.data",
                 f"Unable to submit request because the inline data is {_base64_size(data)} "
-                f"bytes but the maximum size is {limit_mb} MB. Use fileData with a Cloud "
-                "Storage URI for larger files. " + _LEARN_MORE,
+                f"bytes but the maximum size is {_size(self.profile.inline_data_max_bytes)}. "
+                "Use fileData with a Cloud Storage URI for larger files. " + _LEARN_MORE,
             )
 
     def _file_data(self, data: Mapping[str, Any], path: str) -> Iterator[FieldViolation]:
@@ -273,11 +282,12 @@ class _Checker:
         if not mime:
             yield FieldViolation(f"{path}.mime_type", _empty_parameter("mimeType"))
         else:
-            yield from self._mime(mime, f"{path}.mime_type")
+            yield from self._mime(mime, f"{path}.mime_type", inline=False)
 
     def _media_counts(self) -> Iterator[FieldViolation]:
         limits = (
             ("images", self.profile.max_images, "images"),
+            ("inline_images", self.profile.max_inline_images, "inline images (use fileData)"),
             ("videos", self.profile.max_videos, "video files"),
             ("audio", self.profile.max_audio, "audio files"),
             ("pdfs", self.profile.max_pdfs, "PDF files"),
@@ -291,9 +301,23 @@ class _Checker:
                     f"{self.profile.family} supports at most {limit}. Remove some and try "
                     "again. " + _LEARN_MORE,
                 )
+        if self.profile.media_exclusive and self.media.images and self.media.videos:
+            yield FieldViolation(
+                self.media.first_path["videos"],
+                f"Unable to submit request because the model {self.profile.family} accepts "
+                "either images or a video in one request, not both. " + _LEARN_MORE,
+            )
 
     # -- tools
     def _tool(self, tool: Mapping[str, Any], path: str) -> Iterator[FieldViolation]:
+        if tool.get("functionDeclarations") and not self.profile.function_calling:
+            yield FieldViolation(
+                f"{path}.function_declarations",
+                f"Unable to submit request because the model {self.profile.family} does not "
+                "support function calling. Remove functionDeclarations and try again. "
+                + _LEARN_MORE,
+            )
+            return
         for d, decl in enumerate(tool.get("functionDeclarations", [])):
             dpath = f"{path}.function_declarations[{d}]"
             name = decl.get("name", "")
@@ -357,6 +381,14 @@ class _Checker:
             yield FieldViolation(
                 "generation_config.response_mime_type",
                 _unsupported_mime(mime, "responseMimeType"),
+            )
+        thinking = gc.get("thinkingConfig", {})
+        wants_thoughts = thinking.get("includeThoughts") or thinking.get("thinkingBudget", 0) > 0
+        if wants_thoughts and not p.thinking:
+            yield FieldViolation(
+                "generation_config.thinking_config",
+                f"Unable to submit request because the model {p.family} does not support "
+                "thinking. Remove thinkingConfig and try again. " + _LEARN_MORE,
             )
         if ("responseSchema" in gc or "responseJsonSchema" in gc) and not p.response_schema:
             yield FieldViolation(
