@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
 __all__ = ["WORDS", "JsonSchema", "json_schema_instance", "seeded_random", "vertex_instance"]
@@ -258,9 +258,17 @@ class _Json:
         all_of = schema.get("allOf")
         if isinstance(all_of, list) and all_of:
             merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-            for part in all_of:
-                if isinstance(part, Mapping):
-                    _merge_into(merged, self.resolve(part))
+            allowed: set[str] | None = None  # names every closed part permits
+            for part in (merged, *(self.resolve(p) for p in all_of if isinstance(p, Mapping))):
+                if part is not merged:
+                    _merge_into(merged, part)
+                if part.get("additionalProperties") is False:
+                    names = set(part.get("properties") or ())
+                    allowed = names if allowed is None else allowed & names
+            if allowed is not None:
+                props = merged.get("properties") or {}
+                merged["properties"] = {k: v for k, v in props.items() if k in allowed}
+                merged["additionalProperties"] = False
             return self.value(merged, depth + 1)
         for key in ("anyOf", "oneOf"):
             options = schema.get(key)
@@ -321,14 +329,18 @@ class _Json:
         high = _int(schema.get("maxItems"), max(low, len(prefix)) + 3)
         want = low if depth >= _MAX_DEPTH else max(low, min(high, 1 + _below(self.rng, 3)))
         items = schema.get("items", {})
+        unique = bool(schema.get("uniqueItems"))
         out: list[Any] = []
-        for i in range(want):
+        attempts = 0
+        while len(out) < want and attempts < 10 * want:
+            attempts += 1
+            i = len(out)
             sub = prefix[i] if i < len(prefix) else items
             if sub is False:
                 break
-            out.append(self.value(sub, depth + 1))
-        if schema.get("uniqueItems"):
-            out = list(_unique(out))
+            value = self.value(sub, depth + 1)
+            if not unique or value not in out:
+                out.append(value)
         return out
 
     def object(self, schema: Mapping[str, Any], depth: int) -> dict[str, Any]:
@@ -363,11 +375,3 @@ def _merge_into(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
             target[key] = [*target[key], *(v for v in value if v not in target[key])]
         else:
             target[key] = value
-
-
-def _unique(values: list[Any]) -> Iterator[Any]:
-    seen: list[Any] = []
-    for v in values:
-        if v not in seen:
-            seen.append(v)
-            yield v

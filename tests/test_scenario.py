@@ -1,0 +1,432 @@
+"""Scenario matching, step lifetimes, the book's ordering and thread safety, and loader errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mockvertex import resources
+from mockvertex.errors import DataFileError
+from mockvertex.scenario import (
+    RequestContext,
+    Scenario,
+    ScenarioBook,
+    load_builtin,
+    load_scenario,
+)
+
+
+def ctx(
+    *texts: str | tuple[str, str],
+    model: str = "gemini-2.0-flash",
+    method: str = "streamGenerateContent",
+    **extra: Any,
+) -> RequestContext:
+    """A context whose contents are the given texts; a (role, text) tuple sets the role."""
+    contents = []
+    for item in texts or ("hello",):
+        role, text = item if isinstance(item, tuple) else ("user", item)
+        contents.append({"role": role, "parts": [{"text": text}]})
+    return RequestContext(model, method, "v1", {"contents": contents, **extra})
+
+
+def scenario(
+    match: dict[str, Any] | None = None, *steps: dict[str, Any], name: str = "s"
+) -> Scenario:
+    doc: dict[str, Any] = {"format": 1, "name": name, "steps": list(steps) or [{}]}
+    if match is not None:
+        doc["match"] = match
+    return load_scenario(doc)
+
+
+# --------------------------------------------------------------------------------------------
+# RequestContext
+
+
+def test_last_user_text_joins_text_parts_of_last_user_content() -> None:
+    request = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "first"}]},
+            {"role": "model", "parts": [{"text": "reply"}]},
+            {"role": "USER", "parts": [{"text": "a "}, {"inlineData": {}}, {"text": "b"}]},
+            {"role": "model", "parts": [{"text": "prefill"}]},
+        ]
+    }
+    c = RequestContext("m", "generateContent", "v1", request)
+    assert c.last_user_text == "a b"
+    assert c.turn == 2
+
+
+def test_content_without_role_counts_as_user() -> None:
+    c = RequestContext("m", "generateContent", "v1", {"contents": [{"parts": [{"text": "x"}]}]})
+    assert (c.last_user_text, c.turn) == ("x", 1)
+
+
+def test_context_without_contents() -> None:
+    c = RequestContext("m", "countTokens", "v1", {"instances": [{"prompt": "x"}]})
+    assert (c.last_user_text, c.turn, c.has_tools) == ("", 0, False)
+
+
+# --------------------------------------------------------------------------------------------
+# Match rules
+
+
+@pytest.mark.parametrize(
+    ("pattern", "model", "expected"),
+    [
+        ("gemini-2.0-flash", "gemini-2.0-flash", True),
+        ("gemini-2.0-flash", "gemini-2.0-flash-001", True),
+        ("gemini-2.0-flash", "gemini-2.0-flash-lite", False),
+        ("gemini-2.0-flash", "gemini-2.0-flash-lite-001", False),
+        ("gemini-2.0-flash-001", "gemini-2.0-flash", False),
+        ("gemini-2.*", "gemini-2.5-pro", True),
+        ("gemini-2.*", "gemini-1.5-pro-002", False),
+        ("gemini-1.5-*", "gemini-1.5-flash-002", True),
+        ("*-pro", "gemini-1.5-pro-002", True),
+        ("Gemini-2.0-flash", "gemini-2.0-flash", False),
+    ],
+)
+def test_model_glob_and_family(pattern: str, model: str, *, expected: bool) -> None:
+    assert scenario({"model": pattern}).matches(ctx(model=model)) is expected
+
+
+def test_method_string_and_list() -> None:
+    one = scenario({"method": "countTokens"})
+    both = scenario({"method": ["generateContent", "streamGenerateContent"]})
+    assert one.matches(ctx(method="countTokens"))
+    assert not one.matches(ctx(method="generateContent"))
+    assert both.matches(ctx(method="generateContent"))
+    assert both.matches(ctx(method="streamGenerateContent"))
+    assert not both.matches(ctx(method="countTokens"))
+
+
+def test_last_user_text_contains_is_case_sensitive_and_ignores_model_turns() -> None:
+    s = scenario({"lastUserText": {"contains": "weather"}})
+    assert s.matches(ctx("What is the weather?"))
+    assert not s.matches(ctx("What is the Weather?"))
+    assert not s.matches(ctx("weather", ("model", "sunny"), "thanks"))
+    assert s.matches(ctx("hi", ("model", "hello"), "weather now"))
+
+
+def test_last_user_text_regex_searches_anywhere() -> None:
+    s = scenario({"lastUserText": {"regex": r"(?i)\bweather\b"}})
+    assert s.matches(ctx("so, WEATHER today?"))
+    assert not s.matches(ctx("weathervane"))
+
+
+def test_turn_and_has_tools() -> None:
+    tools = [{"functionDeclarations": [{"name": "f"}]}]
+    s = scenario({"turn": 2, "hasTools": True})
+    assert s.matches(ctx("a", ("model", "b"), "c", tools=tools))
+    assert not s.matches(ctx("a", tools=tools))
+    assert not s.matches(ctx("a", ("model", "b"), "c"))
+    assert scenario({"hasTools": False}).matches(ctx("a"))
+    assert not scenario({"hasTools": False}).matches(ctx("a", tools=tools))
+
+
+def test_every_key_must_hold_and_empty_match_matches_all() -> None:
+    s = scenario({"model": "gemini-2.0-flash", "method": "generateContent", "turn": 1})
+    assert s.matches(ctx(method="generateContent"))
+    assert not s.matches(ctx(method="generateContent", model="gemini-2.5-pro"))
+    assert scenario(None).matches(ctx(model="anything", method="countTokens"))
+    assert scenario({}).matches(ctx("x", ("model", "y"), "z"))
+
+
+# --------------------------------------------------------------------------------------------
+# Lifetimes and ordering
+
+
+def test_times_then_next_step_then_forever() -> None:
+    book = ScenarioBook(
+        [
+            scenario(
+                None,
+                {"times": 2, "error": {"code": 429}},
+                {"error": {"code": 503}},
+                {"times": "forever", "respond": {"text": "ok"}},
+            )
+        ]
+    )
+    picked = []
+    for _ in range(6):
+        hit = book.select(ctx())
+        assert hit is not None
+        picked.append(hit[1].raw.get("error", {}).get("code", "ok"))
+    assert picked == [429, 429, 503, "ok", "ok", "ok"]
+    assert book.remaining("s") is None
+
+
+def test_used_up_scenario_falls_through_then_default() -> None:
+    first = scenario(None, {"times": 2, "respond": {"text": "first"}}, name="first")
+    second = scenario(None, {"respond": {"text": "second"}}, name="second")
+    book = ScenarioBook([first, second])
+    names = []
+    for _ in range(4):
+        hit = book.select(ctx())
+        names.append(hit[0].name if hit else None)
+    assert names == ["first", "first", "second", None]
+    assert book.remaining("first") == 0
+    assert book.snapshot()[0]["exhausted"] is True
+
+
+def test_first_added_matching_scenario_wins_and_others_keep_their_uses() -> None:
+    weather = scenario({"lastUserText": {"contains": "weather"}}, name="weather")
+    anything = scenario(None, {"times": 3}, name="anything")
+    book = ScenarioBook([weather, anything])
+    hit = book.select(ctx("weather?"))
+    assert hit is not None
+    assert hit[0].name == "weather"
+    hit = book.select(ctx("news?"))
+    assert hit is not None
+    assert hit[0].name == "anything"
+    assert book.remaining("anything") == 2
+    assert book.remaining("weather") == 0
+
+
+def test_no_match_consumes_nothing() -> None:
+    book = ScenarioBook([scenario({"method": "countTokens"}, {"times": 2})])
+    assert book.select(ctx(method="generateContent")) is None
+    assert book.remaining("s") == 2
+
+
+def test_add_same_name_replaces_in_place_with_fresh_uses() -> None:
+    a = scenario(None, {"respond": {"text": "a"}}, name="a")
+    b = scenario(None, {"respond": {"text": "b"}}, name="b")
+    book = ScenarioBook([a, b])
+    book.select(ctx())
+    assert book.remaining("a") == 0
+    book.add(scenario(None, {"times": 2, "respond": {"text": "a2"}}, name="a"))
+    assert book.names() == ["a", "b"]
+    hit = book.select(ctx())
+    assert hit is not None
+    assert hit[1].raw["respond"]["text"] == "a2"
+
+
+def test_remove_clear_and_unknown_names() -> None:
+    book = ScenarioBook([scenario(name="a"), scenario(name="b")])
+    book.remove("a")
+    assert book.names() == ["b"]
+    with pytest.raises(KeyError):
+        book.remove("a")
+    with pytest.raises(KeyError):
+        book.remaining("a")
+    book.clear()
+    assert len(book) == 0
+    assert book.select(ctx()) is None
+
+
+def test_snapshot_is_json_ready() -> None:
+    book = ScenarioBook([scenario(None, {"times": 2}, {"times": "forever"}, name="x")])
+    book.select(ctx())
+    snap = book.snapshot()
+    assert json.loads(json.dumps(snap)) == [
+        {
+            "name": "x",
+            "description": "",
+            "exhausted": False,
+            "steps": [
+                {"times": 2, "remaining": 1},
+                {"times": "forever", "remaining": "forever"},
+            ],
+        }
+    ]
+
+
+def test_concurrent_select_hands_out_each_use_exactly_once() -> None:
+    limited = scenario(None, {"times": 100}, name="limited")
+    book = ScenarioBook([limited, scenario(None, {"times": "forever"}, name="rest")])
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(50):
+            hit = book.select(ctx())
+            assert hit is not None
+            with lock:
+                counts[hit[0].name] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counts == {"limited": 100, "rest": 300}
+    assert book.remaining("limited") == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and its errors
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.json"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_from_path_and_mapping_agree(tmp_path: Path) -> None:
+    doc = {
+        "format": 1,
+        "name": "n",
+        "description": "d",
+        "match": {"model": "gemini-*", "lastUserText": {"regex": "a+"}},
+        "steps": [{"times": 3}, {"times": "forever", "respond": {"text": "x"}}],
+    }
+    path = _write(tmp_path, json.dumps(doc))
+    from_file, from_str, from_map = (
+        load_scenario(path),
+        load_scenario(str(path)),
+        load_scenario(doc),
+    )
+    assert from_file == from_str == from_map
+    assert from_file.description == "d"
+    assert [s.times for s in from_file.steps] == [3, None]
+    assert from_file.steps[1].raw == {"times": "forever", "respond": {"text": "x"}}
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.json"
+    with pytest.raises(DataFileError) as info:
+        load_scenario(missing)
+    assert info.value.file == str(missing)
+    assert info.value.field == ""
+    assert info.value.rule.startswith("cannot read the file")
+
+
+def test_bad_json_reports_line_and_column(tmp_path: Path) -> None:
+    path = _write(tmp_path, '{\n  "format": 1,\n  "name": oops\n}\n')
+    with pytest.raises(DataFileError) as info:
+        load_scenario(path)
+    assert info.value.file == str(path)
+    assert info.value.rule.startswith("invalid JSON at line 3, column 11")
+
+
+BASE: dict[str, Any] = {"format": 1, "name": "n", "steps": [{}]}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "rule"),
+    [
+        ({"format": 2}, "format", "must be 1"),
+        ({"name": None}, "name", "a required field is missing"),
+        ({"name": "has space"}, "name", "must match the pattern ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"),
+        ({"steps": []}, "steps", "must have at least 1 item"),
+        ({"steps": [{"respnd": {}}]}, "steps[0].respnd", "unknown field"),
+        ({"steps": [{"times": 0}]}, "steps[0].times", 'must be a positive integer or "forever"'),
+        (
+            {"steps": [{"times": "always"}]},
+            "steps[0].times",
+            'must be a positive integer or "forever"',
+        ),
+        ({"steps": [{"error": {}}]}, "steps[0].error.code", "a required field is missing"),
+        ({"steps": [{"error": {"code": 200}}]}, "steps[0].error.code", "must be >= 400"),
+        (
+            {"steps": [{"error": {"code": 429}, "respond": {"text": "x"}}]},
+            "steps[0]",
+            "a step with error cannot also have respond or fault",
+        ),
+        (
+            {"steps": [{"respond": {"raw": [{}], "text": "x"}}]},
+            "steps[0].respond",
+            "raw excludes every other key of respond",
+        ),
+        (
+            {"steps": [{"respond": {"text": "x", "chunks": ["x"]}}]},
+            "steps[0].respond",
+            "text and chunks are exclusive",
+        ),
+        (
+            {"steps": [{"respond": {"blockPrompt": {"reason": "SAFETY"}, "text": "x"}}]},
+            "steps[0].respond",
+            "blockPrompt allows only usageMetadata beside it",
+        ),
+        (
+            {"steps": [{"respond": {"finishReason": "FINISH_REASON_STOP"}}]},
+            "steps[0].respond.finishReason",
+            "must be one of: FINISH_REASON_UNSPECIFIED, STOP, MAX_TOKENS, SAFETY, RECITATION, "
+            "OTHER, BLOCKLIST, PROHIBITED_CONTENT, SPII, MALFORMED_FUNCTION_CALL, MODEL_ARMOR, "
+            "IMAGE_SAFETY, IMAGE_PROHIBITED_CONTENT, IMAGE_RECITATION, IMAGE_OTHER, "
+            "UNEXPECTED_TOOL_CALL, NO_IMAGE, MALFORMED_RESPONSE, CONTINUATION, TOO_MANY_TOOL_CALLS",
+        ),
+        (
+            {"steps": [{"fault": {"after": 1, "kind": "disconnect", "error": {"code": 500}}}]},
+            "steps[0].fault",
+            'fault.error is allowed only with kind "error"',
+        ),
+        (
+            {"steps": [{"delay": {"firstByte": "1s"}}]},
+            "steps[0].delay.firstByte",
+            "must be a number",
+        ),
+        (
+            {"match": {"method": "predict"}},
+            "match.method",
+            "must be generateContent, streamGenerateContent or countTokens, "
+            "or a non-empty list of them",
+        ),
+        (
+            {"match": {"lastUserText": {"contains": "a", "regex": "b"}}},
+            "match.lastUserText",
+            "must be an object with exactly one key, contains or regex, whose value is a string",
+        ),
+        ({"match": {"turn": 0}}, "match.turn", "must be >= 1"),
+        ({"match": {"hasTools": "yes"}}, "match.hasTools", "must be a boolean"),
+        (
+            {"steps": [{"times": "forever"}, {}]},
+            "steps[0].times",
+            '"forever" is allowed on the last step only',
+        ),
+        (
+            {"match": {"lastUserText": {"regex": "(unclosed"}}},
+            "match.lastUserText.regex",
+            "not a valid regular expression: missing ), unterminated subpattern at position 0",
+        ),
+    ],
+)
+def test_schema_violations_name_field_and_rule(
+    tmp_path: Path, change: dict[str, Any], field: str, rule: str
+) -> None:
+    doc = {**BASE, **change}
+    doc = {k: v for k, v in doc.items() if v is not None}
+    path = _write(tmp_path, json.dumps(doc))
+    with pytest.raises(DataFileError) as info:
+        load_scenario(path)
+    assert (info.value.file, info.value.field, info.value.rule) == (str(path), field, rule)
+    assert str(info.value) == f"{path}: {field}: {rule}"
+
+
+def test_not_an_object_is_reported_at_the_root() -> None:
+    with pytest.raises(DataFileError) as info:
+        load_scenario({"format": 1, "name": "n", "steps": [{}], "extra": 1})
+    assert (info.value.file, info.value.field, info.value.rule) == (
+        "<mapping>",
+        "extra",
+        "unknown field",
+    )
+
+
+def test_builtins_load_and_unknown_builtin_is_named() -> None:
+    names = resources.builtin_scenario_names()
+    assert {"rate_limited_then_ok", "seed_banana_bread", "quota_exhausted"} <= set(names)
+    for name in names:
+        assert load_builtin(name).name == name
+    with pytest.raises(DataFileError) as info:
+        load_builtin("no_such_scenario")
+    assert info.value.file == "no_such_scenario"
+    assert info.value.field == ""
+    assert info.value.rule.startswith("unknown built-in scenario; the built-ins are: ")
+    assert "rate_limited_then_ok" in info.value.rule
+
+
+def test_rate_limited_builtin_runs_its_course() -> None:
+    book = ScenarioBook([load_builtin("rate_limited_then_ok")])
+    steps = [book.select(ctx()) for _ in range(4)]
+    codes = [s[1].raw.get("error", {}).get("code") if s else "default" for s in steps]
+    assert codes == [429, 429, None, "default"]
