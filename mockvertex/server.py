@@ -113,9 +113,11 @@ class MockVertexServer:
     # -- lifecycle inside a running loop
     async def start_async(self) -> None:
         app = create_app(self.config, state=self.state)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, shutdown_timeout=1.0)
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
 
