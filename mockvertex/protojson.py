@@ -190,7 +190,8 @@ def _reject_constant(name: str) -> Any:
 
 
 def _without_trailing_commas(text: str) -> str:
-    """Drop commas between a value and ``}`` or ``]`` outside strings (the front end allows it)."""
+    """Blank out commas between a value and ``}`` or ``]`` outside strings (the front end
+    allows them). Each becomes a space, so positions in the result are positions in ``text``."""
     out: list[str] = []
     in_string = escaped = False
     pending_comma = -1
@@ -210,7 +211,7 @@ def _without_trailing_commas(text: str) -> str:
             out.append(ch)
             continue
         if ch in "}]" and pending_comma >= 0:
-            out[pending_comma] = ""
+            out[pending_comma] = " "
         pending_comma = len(out) if ch == "," and last not in ("", "[", "{", ",") else -1
         last = ch
         if ch == '"':
@@ -244,18 +245,31 @@ def decode_json(raw: bytes | str) -> Any:
         text = text[1:]
     try:
         return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        first = exc
-    except ValueError:  # NaN / Infinity: not JSON
-        match = re.search(r"-?\b(NaN|Infinity)\b", text)
-        raise _syntax_error(text, match.start() if match else 0) from None
-    try:
-        return json.loads(_without_trailing_commas(text), parse_constant=_reject_constant)
-    except ValueError:
+    except ValueError:  # a syntax error, NaN / Infinity, or only a trailing comma
         pass
     if not text.strip():
         raise InvalidArgument(f"{_PAYLOAD} Unexpected end of string. Expected a value.") from None
-    raise _syntax_error(text, first.pos) from None
+    # Parse again with trailing commas blanked out, so the caret marks the first error the
+    # front end would see, not an accepted trailing comma before it.
+    lenient = _without_trailing_commas(text)
+    try:
+        return json.loads(lenient, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        pos = exc.pos
+    except ValueError:  # NaN / Infinity: not JSON
+        pos = _first_constant(lenient)
+    raise _syntax_error(text, pos) from None
+
+
+_STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?(?:NaN|Infinity))')
+
+
+def _first_constant(text: str) -> int:
+    """Where the first bare NaN / Infinity starts, skipping strings that merely contain one."""
+    for match in _STRING_OR_CONSTANT.finditer(text):
+        if match.group(1):
+            return match.start(1)
+    return 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,12 +323,12 @@ class _Walker:
                     if item is None or isinstance(item, list):
                         self.invalid(ipath, self._type_name(f), item)
                         continue
-                    parsed.append(self.single(f, item, ipath, parent=path))
+                    parsed.append(self.single(f, item, ipath, parent=path, name=key))
                 out[f.json_name] = parsed
             elif isinstance(value, list) and f.kind not in ("value", "struct"):
                 self.unknown(path, key, "Proto field is not repeating, cannot start list.")
             else:
-                out[f.json_name] = self.single(f, value, fpath, parent=path)
+                out[f.json_name] = self.single(f, value, fpath, parent=path, name=key)
         return out
 
     def _type_name(self, f: _Field) -> str:
@@ -328,7 +342,10 @@ class _Walker:
             return f"type.googleapis.com/{f.scalar}"
         return f.scalar or "TYPE_MESSAGE"
 
-    def single(self, f: _Field, value: Any, path: str, *, parent: str) -> Any:
+    def single(
+        self, f: _Field, value: Any, path: str, *, parent: str, name: str | None = None
+    ) -> Any:
+        """One value of field ``f``; ``name`` is its key as sent, quoted in messages."""
         kind = f.kind
         if kind == "message":
             assert f.message is not None
@@ -358,7 +375,7 @@ class _Walker:
         if kind == "value":
             return value
         if isinstance(value, dict) and f.scalar != "google.protobuf.Duration":
-            self.unknown(parent, f.json_name, "Starting an object on a scalar field")
+            self.unknown(parent, name or f.json_name, "Starting an object on a scalar field")
             return None
         return self.scalar(f.scalar, value, path)
 
@@ -404,7 +421,7 @@ def _parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if value in ("true", "false"):
-        return value == "true"
+        return bool(value == "true")
     raise _BadScalar
 
 
