@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 from collections.abc import Sequence
@@ -141,8 +142,9 @@ def main(
     err = err or sys.stderr
     stdin = stdin or sys.stdin
     parser = _parser()
-    try:
-        args = parser.parse_args(argv)
+    try:  # argparse prints to sys.stdout / sys.stderr itself: send that to out / err
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors (2) and --help (0)
         return int(exc.code or 0)
     if args.command == "validate":
