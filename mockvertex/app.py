@@ -132,7 +132,13 @@ class MockState:
 
 
 STATE: web.AppKey[MockState] = web.AppKey("mockvertex_state", MockState)
-_EXCHANGE = "mockvertex_exchange"
+# aiohttp >= 3.14 warns (NotAppKeyWarning) on plain string request keys, and that warning is an
+# error under ``-W error``, which would turn every answer into a 500; older aiohttp lacks RequestKey.
+_EXCHANGE: Any = (
+    web.RequestKey("mockvertex_exchange", Exchange)
+    if hasattr(web, "RequestKey")
+    else "mockvertex_exchange"
+)
 
 
 def _configured_scenarios(config: ServerConfig) -> list[Any]:
