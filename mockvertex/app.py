@@ -49,6 +49,7 @@ log = logging.getLogger("mockvertex")
 
 _VERSIONS = ("v1", "v1beta1")
 _SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key", "cookie", "proxy-authorization"})
+_SECRET_QUERY = frozenset({"key", "access_token"})  # API keys / tokens sent in the URL
 _GFE_HEADERS = {
     "Vary": "Origin, X-Origin, Referer",
     "X-Content-Type-Options": "nosniff",
@@ -234,7 +235,7 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
     exchange = Exchange(
         method=request.method,
         path=request.path,
-        query=dict(request.query),
+        query={k: v for k, v in request.query.items() if k not in _SECRET_QUERY},
         headers=_safe_headers(request),
         body="",
     )
