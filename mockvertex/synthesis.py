@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from mockvertex.errors import Internal, StatusError, error_class_for
+from mockvertex.errors import StatusError, error_class_for
 from mockvertex.instance import WORDS, json_schema_instance, seeded_random, vertex_instance
 from mockvertex.tokens import (
     billable_characters,
@@ -286,8 +286,6 @@ def _error(spec: Mapping[str, Any], ctx: RequestContext) -> StatusError:
     if message is not None:
         message = str(message).replace("{model}", ctx.model)
     headers = {"Retry-After": str(spec["retryAfter"])} if "retryAfter" in spec else {}
-    if klass is StatusError:  # pragma: no cover - error_class_for never returns the bare base
-        klass = Internal
     return klass(message, details=spec.get("details") or (), headers=headers)
 
 

@@ -505,6 +505,16 @@ def test_default_respects_max_output_tokens(prompt: str, limit: int) -> None:
         assert text == full
 
 
+def test_works_with_a_real_profile() -> None:
+    from mockvertex.profiles import ProfileRegistry
+
+    profile = ProfileRegistry.builtin().resolve("gemini-1.0-pro")
+    reply = render(None, ctx(generationConfig={"maxOutputTokens": 5}), profile, now=NOW)
+    assert reply.chunks[0]["modelVersion"] == profile.model_version
+    assert reply.chunks[-1]["usageMetadata"]["candidatesTokenCount"] == 5
+    assert candidate(reply.chunks[-1])["finishReason"] == "MAX_TOKENS"
+
+
 def test_default_max_output_tokens_comes_from_the_profile() -> None:
     small: Any = SimpleNamespace(**{**vars(PROFILE), "default_max_output_tokens": 3})
     reply = render(None, ctx(), small, now=NOW)
