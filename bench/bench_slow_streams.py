@@ -1,0 +1,240 @@
+"""Many slow SSE streams held open at once by one mock process, and what they cost in memory.
+
+A server subprocess runs ``MockVertexServer(auth="none")`` with one scenario: five text chunks
+(by default) with ``delay.betweenChunks`` of 1 s, forever. This process opens ``--streams``
+concurrent ``streamGenerateContent?alt=sse`` requests (in batches of 100, 20 ms apart), decodes
+every stream with ``mockvertex.framing.SSEDecoder`` and checks it got every chunk, in order,
+with a final ``finishReason``. Meanwhile it samples the server's VmRSS from
+``/proc/<pid>/status`` every 50 ms. It reports RSS when idle (after one warm-up stream), at the
+peak, the difference per stream, and the most streams that were open at the same moment.
+
+The mock journals every exchange (request body included); that memory is part of what each
+stream costs and is not given back when the stream ends.
+
+Run: ``python bench/bench_slow_streams.py [--quick] [--streams N] [--chunks N] [--delay S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from _common import (
+    SERVER_MAX_LIFETIME,
+    ServerProcess,
+    announce_ready,
+    cpu_seconds,
+    percentile,
+    pin_to_cpu,
+    print_table,
+    raise_fd_limit,
+    rss_kib,
+    seed_request,
+    watch_parent,
+)
+
+from mockvertex.framing import SSEDecoder
+
+BATCH = 100
+BATCH_PAUSE = 0.02
+SAMPLE_EVERY = 0.05
+
+
+def _chunk_texts(count: int) -> list[str]:
+    return [f"chunk {i} of {count}. " for i in range(count)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Server side (the subprocess)
+
+
+async def _serve(streams: int, chunks: int, delay: float) -> None:
+    from mockvertex.server import MockVertexServer
+
+    fds = raise_fd_limit(streams + 256)
+    pinned = pin_to_cpu(0)
+    scenario = {
+        "format": 1,
+        "name": "bench_slow_streams",
+        "steps": [
+            {
+                "times": "forever",
+                "delay": {"betweenChunks": delay},
+                "respond": {"chunks": _chunk_texts(chunks)},
+            }
+        ],
+    }
+    mock = MockVertexServer(auth="none", scenarios=(scenario,))
+    await mock.start_async()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    watch_parent(lambda: loop.call_soon_threadsafe(stop.set))
+    announce_ready({"port": mock.port, "fd_limit": fds, "pinned": pinned})
+    try:
+        await asyncio.wait_for(stop.wait(), SERVER_MAX_LIFETIME)
+    except TimeoutError:
+        pass
+    finally:
+        await mock.stop_async()
+
+
+# ---------------------------------------------------------------------------------------------
+# Client side (this process)
+
+
+@dataclass
+class _Open:
+    now: int = 0
+    peak: int = 0
+
+
+async def _stream(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    expected: list[str],
+    gauge: _Open,
+    durations: list[float],
+) -> str | None:
+    """One stream; None when it was complete and correct, else what went wrong."""
+    started = time.perf_counter()
+    decoder = SSEDecoder()
+    events: list[Any] = []
+    async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+        if resp.status != 200:
+            return f"HTTP {resp.status}"
+        gauge.now += 1
+        gauge.peak = max(gauge.peak, gauge.now)
+        try:
+            async for data in resp.content.iter_any():
+                events.extend(decoder.feed(data))
+            events.extend(decoder.close())
+        finally:
+            gauge.now -= 1
+    durations.append(time.perf_counter() - started)
+    texts = [e["candidates"][0]["content"]["parts"][0]["text"] for e in events]
+    if texts != expected:
+        return f"got {len(texts)} chunks, expected {len(expected)}"
+    if events[-1]["candidates"][0].get("finishReason") != "STOP":
+        return "no finishReason on the last chunk"
+    return None
+
+
+async def _sample_rss(pid: int, peak: list[int], done: asyncio.Event) -> None:
+    while not done.is_set():
+        peak[0] = max(peak[0], rss_kib(pid)[0])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), SAMPLE_EVERY)
+
+
+async def _run(server: ServerProcess, streams: int, chunks: int, delay: float) -> int:
+    model, body = seed_request()
+    url = (
+        f"http://127.0.0.1:{server.info['port']}/v1/projects/p/locations/us-central1/"
+        f"publishers/google/models/{model}:streamGenerateContent?alt=sse"
+    )
+    expected = _chunk_texts(chunks)
+    timeout = aiohttp.ClientTimeout(total=chunks * delay + 120)
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        warm = await _stream(session, url, body, expected, _Open(), [])
+        if warm is not None:
+            print(f"warm-up stream failed: {warm}")
+            return 1
+        await asyncio.sleep(0.2)
+        idle_kib, _ = rss_kib(server.pid)
+        cpu_before = cpu_seconds(server.pid)
+        peak = [idle_kib]
+        done = asyncio.Event()
+        sampler = asyncio.create_task(_sample_rss(server.pid, peak, done))
+        gauge = _Open()
+        durations: list[float] = []
+        started = time.perf_counter()
+        tasks = []
+        for i in range(streams):
+            tasks.append(
+                asyncio.create_task(_stream(session, url, body, expected, gauge, durations))
+            )
+            if (i + 1) % BATCH == 0:
+                await asyncio.sleep(BATCH_PAUSE)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        wall = time.perf_counter() - started
+        done.set()
+        await sampler
+        cpu = cpu_seconds(server.pid) - cpu_before
+        after_kib, hwm_kib = rss_kib(server.pid)
+
+    failures = [r for r in results if r is not None]
+    ok = streams - len(failures)
+    per_stream = (peak[0] - idle_kib) / streams
+    durations.sort()
+    print(
+        f"slow streams: {streams:,} concurrent SSE streams x {chunks} chunks, "
+        f"{delay:g} s between chunks (ideal stream time {(chunks - 1) * delay:g} s); "
+        f"server fd limit {server.info['fd_limit']:,}, server {server.info['pinned']}"
+    )
+    print_table(
+        [
+            "streams",
+            "complete",
+            "max open",
+            "wall s",
+            "stream s p50",
+            "stream s max",
+            "srv CPU s",
+            "RSS idle MiB",
+            "RSS peak MiB",
+            "VmHWM MiB",
+            "RSS after MiB",
+            "KiB/stream",
+        ],
+        [
+            [
+                streams,
+                ok,
+                gauge.peak,
+                wall,
+                percentile(durations, 50),
+                durations[-1] if durations else float("nan"),
+                cpu,
+                idle_kib / 1024,
+                peak[0] / 1024,
+                hwm_kib / 1024,
+                after_kib / 1024,
+                per_stream,
+            ]
+        ],
+    )
+    for failure in failures[:5]:
+        print(f"failed stream: {failure!r}")
+    return 0 if not failures else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="50 streams, short delays")
+    parser.add_argument("--streams", type=int, help="concurrent streams (default 1000)")
+    parser.add_argument("--chunks", type=int, default=5, help="chunks per stream (default 5)")
+    parser.add_argument("--delay", type=float, help="seconds between chunks (default 1.0)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    streams = args.streams or (50 if args.quick else 1000)
+    delay = args.delay if args.delay is not None else (0.05 if args.quick else 1.0)
+    if args.serve:
+        asyncio.run(_serve(streams, args.chunks, delay))
+        return 0
+    raise_fd_limit(streams + 256)
+    server_args = ["--streams", str(streams), "--chunks", str(args.chunks), "--delay", str(delay)]
+    with ServerProcess(__file__, server_args) as server:
+        pin_to_cpu(1)
+        return asyncio.run(_run(server, streams, args.chunks, delay))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
