@@ -133,8 +133,8 @@ class MockState:
 
 
 STATE: web.AppKey[MockState] = web.AppKey("mockvertex_state", MockState)
-# aiohttp >= 3.14 warns (NotAppKeyWarning) on plain string request keys, and that warning is an
-# error under ``-W error``, which would turn every answer into a 500; older aiohttp lacks RequestKey.
+# aiohttp >= 3.14 warns (NotAppKeyWarning) on plain string request keys; under ``-W error`` that
+# warning turned every answer into a 500. Older aiohttp has no RequestKey.
 _EXCHANGE: Any = (
     web.RequestKey("mockvertex_exchange", Exchange)
     if hasattr(web, "RequestKey")
@@ -471,6 +471,13 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
         if exchange is not None:
             _client_gone(request, exchange)
         return web.Response()
+    except asyncio.CancelledError:
+        # A runner with handler_cancellation (aiohttp's TestServer) cancels the handler when
+        # the client hangs up, instead of letting the next write fail.
+        exchange = request.get(_EXCHANGE)
+        if exchange is not None and exchange.outcome == "pending":
+            _client_gone(request, exchange)
+        raise
     except web.HTTPException as exc:
         if exc.status == 413:
             limit = request.app[STATE].config.max_body_bytes
