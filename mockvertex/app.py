@@ -13,7 +13,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
@@ -31,9 +30,9 @@ from mockvertex.errors import (
     Unauthenticated,
     Unimplemented,
 )
-from mockvertex.profiles import ModelProfile, ProfileRegistry
+from mockvertex.profiles import ProfileRegistry
 from mockvertex.scenario import RequestContext, ScenarioBook, load_builtin, load_scenario
-from mockvertex.synthesis import Reply, count_tokens_response, merge_chunks, render
+from mockvertex.synthesis import Reply, merge_chunks, render
 from mockvertex.validation import METHODS, validate_request
 
 __all__ = [
@@ -281,14 +280,13 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
         exchange.scenario = chosen[0].name if chosen else None
         step = chosen[1].raw if chosen else None
         profile = state.profiles.resolve(target.model, resource=target.resource)
-        if target.rpc == "countTokens":
-            return await _send_count_tokens(exchange, step, ctx, profile)
         reply = render(step, ctx, profile)
-        schema = protojson.message_type(f"{target.api_version}/GenerateContentResponse")
+        counting = target.rpc == "countTokens"
         if int_enums:
-            reply = _with_int_enums(reply, schema)
+            answer = "CountTokensResponse" if counting else "GenerateContentResponse"
+            reply = _with_int_enums(reply, protojson.message_type(f"{target.api_version}/{answer}"))
         if fmt is framing.Framing.UNARY:
-            return await _send_unary(request, exchange, reply)
+            return await _send_unary(request, exchange, reply, counting=counting)
         return await _send_stream(request, exchange, reply, fmt)
     except StatusError as error:
         exchange.status, exchange.outcome = error.http_status, "error"
@@ -313,32 +311,9 @@ def _with_int_enums(reply: Reply, schema: protojson.MessageType) -> Reply:
     return replace(reply, chunks=chunks)
 
 
-async def _send_count_tokens(
-    exchange: Exchange,
-    step: Mapping[str, Any] | None,
-    ctx: RequestContext,
-    profile: ModelProfile,
+async def _send_unary(
+    request: web.Request, exchange: Exchange, reply: Reply, *, counting: bool
 ) -> web.StreamResponse:
-    body = count_tokens_response(ctx)
-    if step is not None:
-        reply = render(step, ctx, profile)
-        if reply.first_byte_delay:
-            await asyncio.sleep(reply.first_byte_delay)
-        if reply.error is not None:
-            raise reply.error
-        respond = step.get("respond", {})
-        if respond.get("raw"):
-            body = dict(respond["raw"][0])
-        for key in ("totalTokens", "totalBillableCharacters"):
-            if key in respond:
-                body[key] = respond[key]
-    exchange.status, exchange.outcome = 200, "ok"
-    return web.Response(
-        body=framing.encode_unary(body), headers={**_GFE_HEADERS, "Content-Type": _JSON}
-    )
-
-
-async def _send_unary(request: web.Request, exchange: Exchange, reply: Reply) -> web.StreamResponse:
     if reply.first_byte_delay:
         await asyncio.sleep(reply.first_byte_delay)
     if reply.error is not None:
@@ -350,7 +325,7 @@ async def _send_unary(request: web.Request, exchange: Exchange, reply: Reply) ->
         return web.Response()
     exchange.status, exchange.outcome, exchange.chunks_sent = 200, "ok", 1
     return web.Response(
-        body=framing.encode_unary(merge_chunks(reply.chunks)),
+        body=framing.encode_unary(reply.chunks[0] if counting else merge_chunks(reply.chunks)),
         headers={**_GFE_HEADERS, "Content-Type": _JSON},
     )
 
