@@ -757,7 +757,7 @@ def test_compile_schema_builds_a_recursive_message_from_any_schema_document() ->
 
 
 def test_encode_int_enums_turns_response_enum_names_into_numbers() -> None:
-    response = {
+    response: dict[str, Any] = {
         "candidates": [
             {
                 "content": {"role": "model", "parts": [{"text": "Hi"}]},
@@ -827,7 +827,7 @@ def _gapic_request() -> Any:
 
 
 def test_gapic_integer_enums_parse_to_what_protobuf_prints_with_names() -> None:
-    from google.protobuf import json_format
+    from google.protobuf import json_format  # type: ignore[import-untyped, unused-ignore]
 
     pb = type(_gapic_request()).pb(_gapic_request())
     as_ints = json.loads(json_format.MessageToJson(pb, use_integers_for_enums=True))
