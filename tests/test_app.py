@@ -691,6 +691,27 @@ async def test_malformed_frame(client: Client, mode: str) -> None:
     assert client.app[STATE].journal.entries()[-1].outcome == "malformed"
 
 
+async def test_faults_on_unary(client: Client) -> None:
+    await add_scenario(
+        client,
+        scenario(
+            "unary-faults",
+            {"respond": {"text": "a b"}, "fault": {"after": 1, "kind": "malformed"}},
+            {"respond": {"text": "a b"}, "fault": {"after": 1, "kind": "error"}},
+        ),
+    )
+    resp = await client.post(path("generateContent"), json=BODY, headers=AUTH)
+    assert resp.status == 200
+    raw = await resp.read()
+    assert raw.startswith(b'{"candidates": ')
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(raw)
+    assert client.app[STATE].journal.entries()[-1].outcome == "malformed"
+    # a mid-stream error has no stream to live in: a unary call gets the error status
+    resp = await client.post(path("generateContent"), json=BODY, headers=AUTH)
+    await error_body(resp, 500, "INTERNAL")
+
+
 async def test_slow_first_byte(client: Client) -> None:
     await add_scenario(client, scenario("slow", {"delay": {"firstByte": 0.3}}))
     started = time.monotonic()
