@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import google.oauth2.credentials
+import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -106,6 +107,7 @@ def mock() -> Iterator[MockVertexServer]:
     with MockVertexServer() as server:
         yield server
         server.check()
+        _assert_no_secrets(server)
 
 
 def _client(
@@ -510,6 +512,27 @@ def test_mid_stream_error_event_raises_during_iteration(
     assert full.startswith("".join(received))
     (exchange,) = mock.journal()
     assert (exchange.outcome, exchange.chunks_sent) == ("mid_stream_error", 2)
+
+
+def test_dropped_connection_raises_after_the_chunks_sent(
+    mock: MockVertexServer, client: genai.Client
+) -> None:
+    mock.add_scenario("disconnect_mid_stream")
+    received: list[str] = []
+    stream = client.models.generate_content_stream(model=MODEL, contents="Hi")
+
+    def drain() -> None:
+        for chunk in stream:
+            received.append(chunk.text or "")
+
+    # The sync client runs on httpx, which reports the truncated chunked body.
+    with pytest.raises(httpx.RemoteProtocolError):
+        drain()
+
+    assert len(received) == 2
+    assert "".join(received).startswith("This answer is cut short")
+    (exchange,) = mock.journal()
+    assert (exchange.outcome, exchange.chunks_sent) == ("disconnected", 2)
 
 
 def test_blocked_prompt_has_block_reason_and_no_text(

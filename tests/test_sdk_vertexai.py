@@ -14,6 +14,7 @@ from typing import Any
 
 import google.oauth2.credentials
 import pytest
+import requests
 import vertexai
 from google.api_core import exceptions
 from google.cloud.aiplatform import initializer
@@ -294,3 +295,40 @@ def test_blocked_response_stream_ends_with_safety(mock: MockVertexServer) -> Non
     assert blocked == [HarmCategory.HARM_CATEGORY_HARASSMENT]
     with pytest.raises(ValueError, match=r"blocked by the safety filters"):
         _ = chunks[-1].text
+
+
+def test_mid_stream_error_in_array_mode_reads_as_an_empty_chunk(mock: MockVertexServer) -> None:
+    mock.add_scenario("mid_stream_error")
+
+    chunks = list(GenerativeModel(MODEL).generate_content("Hi", stream=True))
+
+    # Known api_core behaviour (wire.md section 2): the array parser turns every object into a
+    # GenerateContentResponse with ignore_unknown_fields=True, so the in-stream
+    # [..., {"error": {...}}] the mock sends, as Vertex does, arrives as an empty response
+    # and no exception is raised. The caller sees two text chunks, then nothing.
+    assert [c.text for c in chunks[:2]] == ["This answer is cut short ", "by a server error after "]
+    assert len(chunks) == 3
+    assert not chunks[2].candidates
+    (exchange,) = mock.journal()
+    assert (exchange.outcome, exchange.chunks_sent, exchange.framing) == (
+        "mid_stream_error",
+        2,
+        "array",
+    )
+
+
+def test_dropped_connection_raises_during_iteration(mock: MockVertexServer) -> None:
+    mock.add_scenario("disconnect_mid_stream")
+    received: list[str] = []
+    stream = GenerativeModel(MODEL).generate_content("Hi", stream=True)
+
+    def drain() -> None:
+        for chunk in stream:
+            received.append(chunk.text)
+
+    # The REST transport runs on requests, which reports the truncated chunked body.
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        drain()
+
+    assert len(received) == 2
+    assert mock.journal()[0].outcome == "disconnected"
