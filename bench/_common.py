@@ -6,6 +6,7 @@ The benchmarks run as scripts (``python bench/<name>.py``), so this module is im
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -64,6 +65,16 @@ def cpu_seconds(pid: int) -> float:
     fields = stat[stat.rindex(")") + 2 :].split()
     ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tcp_counters() -> dict[str, int]:
+    """System-wide TcpExt counters (``/proc/net/netstat``): listen overflows, SYN retransmits."""
+    lines = [ln.split() for ln in Path("/proc/net/netstat").read_text().splitlines()]
+    for names, values in itertools.pairwise(lines):
+        if names[0] == "TcpExt:" and values[0] == "TcpExt:":
+            table = dict(zip(names[1:], values[1:], strict=True))
+            return {k: int(table.get(k, 0)) for k in ("ListenOverflows", "TCPSynRetrans")}
+    return {"ListenOverflows": 0, "TCPSynRetrans": 0}
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

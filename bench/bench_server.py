@@ -12,10 +12,13 @@ This process is the load generator (pinned to the other CPU): an aiohttp client 
 32 sends a fixed number of requests per mode (unary ``generateContent``, SSE
 ``streamGenerateContent?alt=sse``, array ``streamGenerateContent``), in rounds that alternate
 mock and bare (ABBA order) to cancel drift. It reports requests/s, p50/p99 latency, the server
-process's CPU time per request (from /proc, independent of how fast the client is) and the
-ratio mock/bare. The mock's journal is cleared between rounds through its control plane.
+process's CPU time per request (from /proc, independent of how fast the client is), the ratio
+mock/bare of requests/s, and bare/mock of server CPU per request: the throughput ratio the two
+would reach if the server's core, not the client, were the limit. The mock's journal is
+cleared between rounds through its control plane.
 
-Run: ``python bench/bench_server.py [--quick] [--requests N] [--rounds N]``.
+Run: ``python bench/bench_server.py [--quick] [--requests N] [--rounds N] [--profile FILE]``;
+``--profile`` writes a cProfile of the server process (read it with ``pstats``).
 """
 
 from __future__ import annotations
@@ -126,10 +129,10 @@ def _bare_app(canned: dict[str, _Canned]) -> web.Application:
     return app
 
 
-async def _serve() -> None:
+async def _serve(*, pin: bool) -> None:
     from mockvertex.server import MockVertexServer
 
-    pinned = pin_to_cpu(0)
+    pinned = pin_to_cpu(0) if pin else "not pinned"
     model, body = seed_request()
     mock = MockVertexServer(auth="none", scenarios=(SCENARIO,))
     await mock.start_async()
@@ -170,6 +173,7 @@ class _Tally:
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
     cpu: float = 0.0
+    client_cpu: float = 0.0
     failures: int = 0
 
 
@@ -230,12 +234,14 @@ async def _run(
             for kind in order:
                 tally = tallies[mode, kind]
                 cpu_before = cpu_seconds(server.pid)
+                client_before = time.process_time()
                 await _drive(_url(ports[kind], model, mode), body, requests, tally)
                 tally.cpu += cpu_seconds(server.pid) - cpu_before
+                tally.client_cpu += time.process_time() - client_before
             await _clear_journal(ports["mock"])
 
     rows: list[list[object]] = []
-    ratios: list[tuple[str, float]] = []
+    ratios: list[tuple[str, float, float]] = []
     for mode in MODES:
         rates = {}
         for kind in ports:
@@ -252,10 +258,14 @@ async def _run(
                     percentile(lat, 50) * 1000,
                     percentile(lat, 99) * 1000,
                     t.cpu / len(lat) * 1e6,
+                    t.cpu / t.seconds * 100,
+                    t.client_cpu / t.seconds * 100,
                     t.failures,
                 ]
             )
-        ratios.append((mode, rates["mock"] / rates["bare"]))
+        cpu = {kind: tallies[mode, kind].cpu / requests / rounds for kind in ports}
+        capacity = cpu["bare"] / cpu["mock"] if cpu["mock"] else float("nan")
+        ratios.append((mode, rates["mock"] / rates["bare"], capacity))
 
     total = requests * rounds
     print(
@@ -273,14 +283,19 @@ async def _run(
             "p50 ms",
             "p99 ms",
             "srv CPU us/req",
+            "srv CPU %",
+            "client CPU %",
             "errors",
         ],
         rows,
     )
     print()
     print_table(
-        ["mode", "mock/bare req/s", f"target >= {TARGET_RATIO}"],
-        [[m, f"{r:.2f}", "met" if r >= TARGET_RATIO else "MISSED"] for m, r in ratios],
+        ["mode", "mock/bare req/s", f"target >= {TARGET_RATIO}", "bare/mock srv CPU per req"],
+        [
+            [m, f"{r:.2f}", "met" if r >= TARGET_RATIO else "MISSED", f"{c:.2f}"]
+            for m, r, c in ratios
+        ],
     )
     failures = sum(t.failures for t in tallies.values())
     return 1 if failures else 0
@@ -294,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", metavar="FILE", help="write a cProfile of the server process to FILE"
     )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the OS place server and client on any CPU"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -301,17 +319,19 @@ def main(argv: list[str] | None = None) -> int:
             import cProfile
 
             with cProfile.Profile() as profile:
-                asyncio.run(_serve())
+                asyncio.run(_serve(pin=not args.no_pin))
             profile.dump_stats(args.profile)
         else:
-            asyncio.run(_serve())
+            asyncio.run(_serve(pin=not args.no_pin))
         return 0
     requests = args.requests or (100 if args.quick else 2000)
     rounds = args.rounds or (1 if args.quick else 3)
     warmup = 20 if args.quick else 200
     server_args = ["--profile", os.path.abspath(args.profile)] if args.profile else []
+    if args.no_pin:
+        server_args.append("--no-pin")
     with ServerProcess(__file__, server_args) as server:
-        client_cpu = pin_to_cpu(1)
+        client_cpu = "not pinned" if args.no_pin else pin_to_cpu(1)
         return asyncio.run(_run(server, requests, rounds, warmup, client_cpu))
 
 

@@ -36,6 +36,7 @@ from _common import (
     raise_fd_limit,
     rss_kib,
     seed_request,
+    tcp_counters,
     watch_parent,
 )
 
@@ -150,6 +151,7 @@ async def _run(server: ServerProcess, streams: int, chunks: int, delay: float) -
         await asyncio.sleep(0.2)
         idle_kib, _ = rss_kib(server.pid)
         cpu_before = cpu_seconds(server.pid)
+        tcp_before = tcp_counters()
         peak = [idle_kib]
         done = asyncio.Event()
         sampler = asyncio.create_task(_sample_rss(server.pid, peak, done))
@@ -168,6 +170,7 @@ async def _run(server: ServerProcess, streams: int, chunks: int, delay: float) -
         done.set()
         await sampler
         cpu = cpu_seconds(server.pid) - cpu_before
+        tcp = {k: v - tcp_before[k] for k, v in tcp_counters().items()}
         after_kib, hwm_kib = rss_kib(server.pid)
 
     failures = [r for r in results if r is not None]
@@ -210,6 +213,10 @@ async def _run(server: ServerProcess, streams: int, chunks: int, delay: float) -
                 per_stream,
             ]
         ],
+    )
+    print(
+        f"kernel, system-wide during the run: {tcp['ListenOverflows']:,} listen-queue overflows, "
+        f"{tcp['TCPSynRetrans']:,} SYN retransmits"
     )
     for failure in failures[:5]:
         print(f"failed stream: {failure!r}")
