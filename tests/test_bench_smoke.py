@@ -40,7 +40,7 @@ def _table(out: str, first_header: str) -> list[list[str]]:
     start = next(i for i, line in enumerate(lines) if line.split()[:1] == [first_header])
     rows = []
     for line in lines[start + 2 :]:
-        if not line.strip() or line.startswith(("note:", "seed request:")):
+        if not line.strip() or line.startswith(("note:", "seed request:", "kernel,")):
             break
         rows.append([cell.strip() for cell in line.split("  ") if cell.strip()])
     return rows
