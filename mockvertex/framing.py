@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from mockvertex.errors import InvalidArgument, StatusError
 
 __all__ = [
@@ -155,10 +157,37 @@ def unary_int_enums(query: Mapping[str, str]) -> bool:
 _LINE_BREAKERS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
+_LINE_BREAKER_BYTES = (
+    (b"\xc2\x85", b"\\u0085"),
+    (b"\xe2\x80\xa8", b"\\u2028"),
+    (b"\xe2\x80\xa9", b"\\u2029"),
+)
+
+
 def _dumps(obj: Any, **kwargs: Any) -> str:
     text = json.dumps(obj, ensure_ascii=False, allow_nan=False, **kwargs)
     # The three characters can only occur inside JSON strings, where an escape is equivalent.
-    return text.translate(_LINE_BREAKERS)
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:
+        return text.translate(_LINE_BREAKERS)
+    return text
+
+
+def _pretty(obj: Any) -> bytes:
+    """``json.dumps(obj, indent=2, ensure_ascii=False)`` as UTF-8, by orjson where it can.
+
+    The standard library drops to its pure-Python encoder whenever ``indent`` is set (about
+    50 us for a typical chunk); orjson writes the same bytes in about 1 us. It differs only
+    in spelling some floats (``0.00001`` for ``1e-05``, the same number) and refuses integers
+    beyond 64 bits and NaN, for which the standard library is used.
+    """
+    try:
+        data = orjson.dumps(obj, option=orjson.OPT_INDENT_2)
+    except (TypeError, orjson.JSONEncodeError):
+        return _dumps(obj, indent=2).encode("utf-8")
+    if b"\xc2\x85" in data or b"\xe2\x80" in data:
+        for raw, escaped in _LINE_BREAKER_BYTES:
+            data = data.replace(raw, escaped)
+    return data
 
 
 def encode_sse_event(obj: Any) -> bytes:
@@ -171,7 +200,7 @@ def encode_sse_event(obj: Any) -> bytes:
 
 def encode_pretty(obj: Any) -> bytes:
     """JSON as Google prints bodies: 2-space indent, LF, no trailing newline."""
-    return _dumps(obj, indent=2).encode("utf-8")
+    return _pretty(obj)
 
 
 def encode_unary(obj: Any) -> bytes:

@@ -702,3 +702,33 @@ def test_genai_client_raises_on_our_mid_stream_error_event() -> None:
         next(stream)
     assert info.value.code == 429
     assert is_error_chunk(decode_sse(body)[1])
+
+
+# --------------------------------------------------------------------------------------------
+# The fast pretty printer writes what the standard library's indent=2 writes
+
+
+_no_floats = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80) | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(_text, _no_floats, max_size=5))
+def test_pretty_bytes_equal_the_standard_librarys(obj: dict[str, Any]) -> None:
+    expected = (
+        json.dumps(obj, indent=2, ensure_ascii=False)
+        .replace("\x85", "\\u0085")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+        .encode("utf-8")
+    )
+    assert encode_pretty(obj) == expected
+
+
+@settings(max_examples=300)
+@given(json_objects)
+def test_pretty_output_decodes_to_the_same_value(obj: dict[str, Any]) -> None:
+    assert json.loads(encode_pretty(obj)) == obj
