@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
+from scenario_builders import fail, say, scenario
 
 from mockvertex.adc import write_adc_file
 from mockvertex.server import MockVertexServer
@@ -55,21 +56,6 @@ RESOURCE_EXHAUSTED = (
 # Helpers and fixtures
 
 
-def _scenario(name: str, *steps: dict[str, Any], **match: Any) -> dict[str, Any]:
-    scenario: dict[str, Any] = {"format": 1, "name": name, "steps": list(steps)}
-    if match:
-        scenario["match"] = match
-    return scenario
-
-
-def _say(name: str, text: str, **match: Any) -> dict[str, Any]:
-    return _scenario(name, {"times": "forever", "respond": {"text": text}}, **match)
-
-
-def _fail(code: int, message: str) -> dict[str, Any]:
-    return _scenario("fail", {"times": "forever", "error": {"code": code, "message": message}})
-
-
 def _png() -> bytes:
     """A valid 1x1 red PNG, built here so no binary file is needed."""
 
@@ -88,14 +74,6 @@ def _credentials() -> google.oauth2.credentials.Credentials:
     return google.oauth2.credentials.Credentials(token=TOKEN)  # type: ignore[no-untyped-call]
 
 
-def _assert_no_secrets(mock: MockVertexServer) -> None:
-    for exchange in mock.journal():
-        names = {k.lower() for k in exchange.headers}
-        assert "authorization" not in names
-        assert "x-goog-api-key" not in names
-        assert TOKEN not in " ".join(exchange.headers.values())
-
-
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _ENV:
@@ -103,11 +81,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def mock() -> Iterator[MockVertexServer]:
-    with MockVertexServer() as server:
-        yield server
-        server.check()
-        _assert_no_secrets(server)
+def journal_secrets() -> tuple[str, ...]:
+    return (TOKEN,)
 
 
 def _client(
@@ -153,9 +128,9 @@ def _path(rpc: str, version: str = "v1beta1", model: str = MODEL) -> str:
 
 
 def test_generate_content_uses_v1beta1_by_default(
-    mock: MockVertexServer, client: genai.Client
+    mock: MockVertexServer, client: genai.Client, no_secrets: Callable[[MockVertexServer], None]
 ) -> None:
-    mock.add_scenario(_say("hello", "Hello from the mock, word for word."))
+    mock.add_scenario(say("hello", "Hello from the mock, word for word."))
 
     response = client.models.generate_content(model=MODEL, contents="Say hello")
 
@@ -167,11 +142,11 @@ def test_generate_content_uses_v1beta1_by_default(
     assert exchange.framing == "unary"
     assert exchange.scenario == "hello"
     assert exchange.request == {"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}]}
-    _assert_no_secrets(mock)
+    no_secrets(mock)
 
 
 def test_api_version_v1_switches_the_path(mock: MockVertexServer) -> None:
-    mock.add_scenario(_say("hello", "Served on v1."))
+    mock.add_scenario(say("hello", "Served on v1."))
     sdk = _client(mock, api_version="v1")
 
     response = sdk.models.generate_content(model=MODEL, contents="Which version?")
@@ -185,7 +160,7 @@ def test_generate_content_stream_yields_every_sse_chunk(
     mock: MockVertexServer, client: genai.Client
 ) -> None:
     text = "One two three four five six seven eight nine ten eleven twelve."
-    mock.add_scenario(_say("count", text))
+    mock.add_scenario(say("count", text))
 
     chunks = list(client.models.generate_content_stream(model=MODEL, contents="Count"))
 
@@ -202,22 +177,24 @@ def test_generate_content_stream_yields_every_sse_chunk(
 
 
 async def test_async_generate_content(
-    mock: MockVertexServer, aclient: genai.client.AsyncClient
+    mock: MockVertexServer,
+    aclient: genai.client.AsyncClient,
+    no_secrets: Callable[[MockVertexServer], None],
 ) -> None:
-    mock.add_scenario(_say("hello", "Hello, asynchronously."))
+    mock.add_scenario(say("hello", "Hello, asynchronously."))
 
     response = await aclient.models.generate_content(model=MODEL, contents="Say hello")
 
     assert response.text == "Hello, asynchronously."
     assert [e.path for e in mock.journal()] == [_path("generateContent")]
-    _assert_no_secrets(mock)
+    no_secrets(mock)
 
 
 async def test_async_generate_content_stream(
     mock: MockVertexServer, aclient: genai.client.AsyncClient
 ) -> None:
     text = "Streaming without threads is still streaming, one delta at a time."
-    mock.add_scenario(_say("stream", text))
+    mock.add_scenario(say("stream", text))
 
     stream = await aclient.models.generate_content_stream(model=MODEL, contents="Stream it")
     chunks = [chunk async for chunk in stream]
@@ -230,7 +207,7 @@ async def test_async_generate_content_stream(
 
 async def test_async_client_against_a_mock_in_the_same_loop() -> None:
     async with MockVertexServer() as mock:
-        mock.add_scenario(_say("same-loop", "Served from this very event loop."))
+        mock.add_scenario(say("same-loop", "Served from this very event loop."))
         sdk = _client(mock)
         response = await sdk.aio.models.generate_content(model=MODEL, contents="Where?")
         await sdk.aio.aclose()
@@ -248,8 +225,8 @@ async def test_async_client_against_a_mock_in_the_same_loop() -> None:
 def test_chat_sends_the_history_on_the_second_turn(
     mock: MockVertexServer, client: genai.Client
 ) -> None:
-    mock.add_scenario(_say("first", "Nice to meet you, Ada.", turn=1))
-    mock.add_scenario(_say("second", "Your name is Ada.", turn=2))
+    mock.add_scenario(say("first", "Nice to meet you, Ada.", turn=1))
+    mock.add_scenario(say("second", "Your name is Ada.", turn=2))
     chat = client.chats.create(model=MODEL)
 
     first = chat.send_message("My name is Ada.")
@@ -268,8 +245,8 @@ def test_chat_sends_the_history_on_the_second_turn(
 
 
 async def test_async_chat_stream(mock: MockVertexServer, aclient: genai.client.AsyncClient) -> None:
-    mock.add_scenario(_say("first", "First answer arrives in several small pieces.", turn=1))
-    mock.add_scenario(_say("second", "Second answer.", turn=2))
+    mock.add_scenario(say("first", "First answer arrives in several small pieces.", turn=1))
+    mock.add_scenario(say("second", "Second answer.", turn=2))
     chat = aclient.chats.create(model=MODEL)
 
     first = "".join([c.text or "" async for c in await chat.send_message_stream("One")])
@@ -290,7 +267,7 @@ async def test_async_chat_stream(mock: MockVertexServer, aclient: genai.client.A
 
 
 def test_system_instruction_reaches_the_mock(mock: MockVertexServer, client: genai.Client) -> None:
-    mock.add_scenario(_say("pirate", "Arr, hello."))
+    mock.add_scenario(say("pirate", "Arr, hello."))
 
     response = client.models.generate_content(
         model=MODEL,
@@ -306,7 +283,7 @@ def test_system_instruction_reaches_the_mock(mock: MockVertexServer, client: gen
 
 def test_inline_image_arrives_as_valid_base64(mock: MockVertexServer, client: genai.Client) -> None:
     png = _png()
-    mock.add_scenario(_say("image", "A single red pixel."))
+    mock.add_scenario(say("image", "A single red pixel."))
 
     response = client.models.generate_content(
         model=MODEL,
@@ -363,7 +340,7 @@ def test_manual_function_calling_round_trips_the_call_id(
     mock: MockVertexServer, client: genai.Client
 ) -> None:
     mock.add_scenario(
-        _scenario(
+        scenario(
             "weather",
             {
                 "respond": {
@@ -420,7 +397,7 @@ def test_automatic_function_calling_runs_the_python_function(
         return {"forecast": "sunny"}
 
     mock.add_scenario(
-        _scenario(
+        scenario(
             "weather",
             {"respond": {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}},
             {"respond": {"text": "It is sunny in Paris."}},
@@ -453,7 +430,7 @@ def test_automatic_function_calling_runs_the_python_function(
 
 
 def test_429_raises_client_error(mock: MockVertexServer, client: genai.Client) -> None:
-    mock.add_scenario(_fail(429, RESOURCE_EXHAUSTED))
+    mock.add_scenario(fail(429, RESOURCE_EXHAUSTED))
 
     with pytest.raises(errors.ClientError) as caught:
         client.models.generate_content(model=MODEL, contents="Hi")
@@ -467,7 +444,7 @@ def test_429_raises_client_error(mock: MockVertexServer, client: genai.Client) -
 async def test_async_429_raises_client_error(
     mock: MockVertexServer, aclient: genai.client.AsyncClient
 ) -> None:
-    mock.add_scenario(_fail(429, RESOURCE_EXHAUSTED))
+    mock.add_scenario(fail(429, RESOURCE_EXHAUSTED))
 
     with pytest.raises(errors.ClientError) as caught:
         await aclient.models.generate_content(model=MODEL, contents="Hi")
@@ -476,7 +453,7 @@ async def test_async_429_raises_client_error(
 
 
 def test_503_raises_server_error(mock: MockVertexServer, client: genai.Client) -> None:
-    mock.add_scenario(_fail(503, "The model is overloaded. Please try again later."))
+    mock.add_scenario(fail(503, "The model is overloaded. Please try again later."))
 
     with pytest.raises(errors.ServerError) as caught:
         list(client.models.generate_content_stream(model=MODEL, contents="Hi"))
@@ -484,6 +461,12 @@ def test_503_raises_server_error(mock: MockVertexServer, client: genai.Client) -
     assert caught.value.code == 503
     assert caught.value.status == "UNAVAILABLE"
     assert caught.value.message == "The model is overloaded. Please try again later."
+
+
+def _drain(stream: Iterator[types.GenerateContentResponse], received: list[str]) -> None:
+    """Read ``stream`` to its end, keeping each chunk's text in ``received`` as it arrives."""
+    for chunk in stream:
+        received.append(chunk.text or "")
 
 
 def test_mid_stream_error_event_raises_during_iteration(
@@ -494,12 +477,8 @@ def test_mid_stream_error_event_raises_during_iteration(
 
     stream = client.models.generate_content_stream(model=MODEL, contents="Hi")
 
-    def drain() -> None:
-        for chunk in stream:
-            received.append(chunk.text or "")
-
     with pytest.raises(errors.ServerError) as caught:
-        drain()
+        _drain(stream, received)
 
     assert caught.value.code == 503
     assert caught.value.status == "UNAVAILABLE"
@@ -521,13 +500,9 @@ def test_dropped_connection_raises_after_the_chunks_sent(
     received: list[str] = []
     stream = client.models.generate_content_stream(model=MODEL, contents="Hi")
 
-    def drain() -> None:
-        for chunk in stream:
-            received.append(chunk.text or "")
-
     # The sync client runs on httpx, which reports the truncated chunked body.
     with pytest.raises(httpx.RemoteProtocolError):
-        drain()
+        _drain(stream, received)
 
     assert len(received) == 2
     assert "".join(received).startswith("This answer is cut short")
@@ -644,7 +619,7 @@ def test_found_through_google_vertex_base_url(
     mock: MockVertexServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", mock.url)
-    mock.add_scenario(_say("env", "Found through the environment."))
+    mock.add_scenario(say("env", "Found through the environment."))
     sdk = genai.Client(
         vertexai=True,
         project=PROJECT,
@@ -666,7 +641,7 @@ def test_express_mode_from_the_environment_only(
     monkeypatch.setenv("GOOGLE_API_KEY", "x")
     monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", mock.url)
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", mock.url)
-    mock.add_scenario(_say("express", "Express mode works."))
+    mock.add_scenario(say("express", "Express mode works."))
     sdk = genai.Client()
 
     response = sdk.models.generate_content(model=MODEL, contents="Express?")
@@ -686,7 +661,7 @@ def test_adc_file_gets_its_token_from_the_mock(
     with MockVertexServer(auth="token=adc-issued-token") as mock:
         adc = write_adc_file(mock.url, tmp_path / "c.json")
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
-        mock.add_scenario(_say("adc", "Authenticated by ADC."))
+        mock.add_scenario(say("adc", "Authenticated by ADC."))
         sdk = genai.Client(
             vertexai=True,
             project=PROJECT,

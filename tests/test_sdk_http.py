@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from scenario_builders import say
 
 from mockvertex import framing
 from mockvertex.server import MockVertexServer
@@ -36,16 +36,15 @@ TIMEOUT = 5
 
 
 @pytest.fixture
-def mock() -> Iterator[MockVertexServer]:
-    scenario = {
-        "format": 1,
-        "name": "plain",
-        "match": {"lastUserText": {"contains": "Answer plainly"}},
-        "steps": [{"times": "forever", "respond": {"text": ANSWER}}],
-    }
-    with MockVertexServer(scenarios=(scenario,)) as server:
-        yield server
-        server.check()
+def journal_secrets() -> tuple[str, ...]:
+    return ("seed-client-token",)
+
+
+@pytest.fixture
+def mock(mock: MockVertexServer) -> MockVertexServer:
+    """The shared mock, answering every plainly asked question with ``ANSWER``."""
+    mock.add_scenario(say("plain", ANSWER, lastUserText={"contains": "Answer plainly"}))
+    return mock
 
 
 def _post(url: str, body: Any, headers: dict[str, str] | None = None) -> requests.Response:

@@ -6,15 +6,13 @@ transport as the vertexai SDK (integer enums, JSON-array streams), on ``/v1beta1
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import google.oauth2.credentials
 import pytest
 from google.api_core import exceptions
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_google_vertexai import ChatVertexAI
+from scenario_builders import fail, say, scenario
 
 from mockvertex.server import MockVertexServer
 
@@ -38,26 +36,6 @@ def get_weather(city: str) -> str:
     return f"sunny in {city}"
 
 
-def _scenario(name: str, *steps: dict[str, Any], **match: Any) -> dict[str, Any]:
-    scenario: dict[str, Any] = {"format": 1, "name": name, "steps": list(steps)}
-    if match:
-        scenario["match"] = match
-    return scenario
-
-
-def _say(name: str, text: str, **match: Any) -> dict[str, Any]:
-    return _scenario(name, {"times": "forever", "respond": {"text": text}}, **match)
-
-
-@pytest.fixture
-def mock() -> Iterator[MockVertexServer]:
-    with MockVertexServer() as server:
-        yield server
-        server.check()
-        for exchange in server.journal():
-            assert "authorization" not in {k.lower() for k in exchange.headers}
-
-
 @pytest.fixture
 def llm(mock: MockVertexServer) -> ChatVertexAI:
     credentials = google.oauth2.credentials.Credentials(token="t-langchain")  # type: ignore[no-untyped-call]
@@ -76,7 +54,7 @@ def llm(mock: MockVertexServer) -> ChatVertexAI:
 def test_invoke_sends_the_system_message_as_system_instruction(
     mock: MockVertexServer, llm: ChatVertexAI
 ) -> None:
-    mock.add_scenario(_say("pirate", "Ahoy, matey!"))
+    mock.add_scenario(say("pirate", "Ahoy, matey!"))
 
     reply = llm.invoke([SystemMessage("Talk like a pirate."), HumanMessage("Greet me.")])
 
@@ -93,7 +71,7 @@ def test_invoke_sends_the_system_message_as_system_instruction(
 
 def test_usage_metadata_is_the_mocks(mock: MockVertexServer, llm: ChatVertexAI) -> None:
     mock.add_scenario(
-        _scenario(
+        scenario(
             "usage",
             {
                 "respond": {
@@ -115,7 +93,7 @@ def test_usage_metadata_is_the_mocks(mock: MockVertexServer, llm: ChatVertexAI) 
 
 def test_stream_reads_the_json_array(mock: MockVertexServer, llm: ChatVertexAI) -> None:
     text = "LangChain streams this answer in pieces over the array framing of the REST transport."
-    mock.add_scenario(_say("stream", text))
+    mock.add_scenario(say("stream", text))
 
     pieces = [chunk.content for chunk in llm.stream("Stream it")]
 
@@ -130,7 +108,7 @@ def test_bind_tools_surfaces_the_scripted_function_call(
     mock: MockVertexServer, llm: ChatVertexAI
 ) -> None:
     mock.add_scenario(
-        _scenario(
+        scenario(
             "weather",
             {"respond": {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}},
             {"respond": {"text": "It is sunny in Paris."}},
@@ -169,9 +147,7 @@ def test_bind_tools_surfaces_the_scripted_function_call(
 
 
 def test_429_raises_with_no_retries(mock: MockVertexServer, llm: ChatVertexAI) -> None:
-    mock.add_scenario(
-        _scenario("quota", {"times": "forever", "error": {"code": 429, "message": "Slow down."}})
-    )
+    mock.add_scenario(fail(429, "Slow down.", name="quota"))
 
     with pytest.raises(exceptions.TooManyRequests) as caught:
         llm.invoke("Hi")

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from scenario_builders import fail, say
 
 from mockvertex.server import MockVertexServer
 
@@ -71,15 +71,6 @@ def litellm(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 @pytest.fixture
-def mock() -> Iterator[MockVertexServer]:
-    with MockVertexServer() as server:
-        yield server
-        server.check()
-        for exchange in server.journal():
-            assert "authorization" not in {k.lower() for k in exchange.headers}
-
-
-@pytest.fixture
 def vertex(mock: MockVertexServer, private_key_pem: str) -> dict[str, Any]:
     """The keyword arguments every call takes: where the mock is and how to authenticate."""
     service_account = {
@@ -101,17 +92,8 @@ def vertex(mock: MockVertexServer, private_key_pem: str) -> dict[str, Any]:
     }
 
 
-def _say(name: str, text: str) -> dict[str, Any]:
-    return {"format": 1, "name": name, "steps": [{"times": "forever", "respond": {"text": text}}]}
-
-
-def _quota() -> dict[str, Any]:
-    error = {"code": 429, "message": "Quota used up for the test."}
-    return {"format": 1, "name": "quota", "steps": [{"times": "forever", "error": error}]}
-
-
 def test_completion(litellm: ModuleType, mock: MockVertexServer, vertex: dict[str, Any]) -> None:
-    mock.add_scenario(_say("hello", "Hello from the mock to LiteLLM."))
+    mock.add_scenario(say("hello", "Hello from the mock to LiteLLM."))
 
     response = litellm.completion(
         model=f"vertex_ai/{MODEL}",
@@ -138,7 +120,7 @@ def test_completion(litellm: ModuleType, mock: MockVertexServer, vertex: dict[st
 def test_snake_case_system_instruction_and_sampling(
     litellm: ModuleType, mock: MockVertexServer, vertex: dict[str, Any]
 ) -> None:
-    mock.add_scenario(_say("pirate", "Arr, fair winds."))
+    mock.add_scenario(say("pirate", "Arr, fair winds."))
 
     response = litellm.completion(
         model=f"vertex_ai/{SYSTEM_MODEL}",
@@ -169,7 +151,7 @@ def test_streaming_uses_sse(
     litellm: ModuleType, mock: MockVertexServer, vertex: dict[str, Any]
 ) -> None:
     text = "LiteLLM reads this answer from server-sent events, one delta per event."
-    mock.add_scenario(_say("stream", text))
+    mock.add_scenario(say("stream", text))
 
     stream = litellm.completion(
         model=f"vertex_ai/{MODEL}",
@@ -190,7 +172,7 @@ def test_streaming_uses_sse(
 def test_429_is_a_rate_limit_error(
     litellm: ModuleType, mock: MockVertexServer, vertex: dict[str, Any]
 ) -> None:
-    mock.add_scenario(_quota())
+    mock.add_scenario(fail(429, "Quota used up for the test.", name="quota"))
 
     with pytest.raises(litellm.RateLimitError) as caught:
         litellm.completion(
@@ -206,7 +188,7 @@ def test_429_is_a_rate_limit_error(
 def test_429_when_streaming_arrives_wrapped(
     litellm: ModuleType, mock: MockVertexServer, vertex: dict[str, Any]
 ) -> None:
-    mock.add_scenario(_quota())
+    mock.add_scenario(fail(429, "Quota used up for the test.", name="quota"))
     stream = litellm.completion(
         model=f"vertex_ai/{MODEL}",
         messages=[{"role": "user", "content": "Hi"}],

@@ -18,6 +18,7 @@ import requests
 import vertexai
 from google.api_core import exceptions
 from google.cloud.aiplatform import initializer
+from scenario_builders import say
 from vertexai.generative_models import (
     FinishReason,
     FunctionDeclaration,
@@ -48,29 +49,26 @@ def _path(rpc: str, model: str = MODEL) -> str:
 
 
 def _say(name: str, text: str) -> dict[str, Any]:
-    return {
-        "format": 1,
-        "name": name,
-        "match": {"method": ["generateContent", "streamGenerateContent"]},
-        "steps": [{"times": "forever", "respond": {"text": text}}],
-    }
+    return say(name, text, method=["generateContent", "streamGenerateContent"])
 
 
 @pytest.fixture
-def mock() -> Iterator[MockVertexServer]:
-    with MockVertexServer() as server:
-        credentials = google.oauth2.credentials.Credentials(token=TOKEN)  # type: ignore[no-untyped-call]
-        vertexai.init(
-            project=PROJECT,
-            location=LOCATION,
-            api_endpoint=server.url,
-            api_transport="rest",
-            credentials=credentials,
-        )
-        yield server
-        server.check()
-        for exchange in server.journal():
-            assert "authorization" not in {k.lower() for k in exchange.headers}
+def journal_secrets() -> tuple[str, ...]:
+    return (TOKEN,)
+
+
+@pytest.fixture
+def mock(mock: MockVertexServer) -> Iterator[MockVertexServer]:
+    """The shared mock, with the vertexai SDK pointed at it for the length of one test."""
+    credentials = google.oauth2.credentials.Credentials(token=TOKEN)  # type: ignore[no-untyped-call]
+    vertexai.init(
+        project=PROJECT,
+        location=LOCATION,
+        api_endpoint=mock.url,
+        api_transport="rest",
+        credentials=credentials,
+    )
+    yield mock
     # vertexai.init is process-wide: leave no pointer to a stopped mock behind.
     initializer.global_config.__init__()  # type: ignore[misc]
 
