@@ -293,16 +293,18 @@ def _rating(
     category: str, probability: str, seed: bytes, *, blocked: bool = False
 ) -> dict[str, Any]:
     low, high = _BANDS.get(probability, (0.0, 0.1))
-    rng = seeded_random(seed + category.encode())
+    # Two scores from one digest: a seeded PRNG per rating cost more than the rest of a reply.
+    digest = hashlib.sha256(seed + category.encode()).digest()
+    unit = (int.from_bytes(digest[:4], "big") / 2**32, int.from_bytes(digest[4:8], "big") / 2**32)
     severity = (
         "HARM_SEVERITY_" + probability if probability in _BANDS else "HARM_SEVERITY_UNSPECIFIED"
     )
     rating: dict[str, Any] = {
         "category": category,
         "probability": probability,
-        "probabilityScore": round(low + (high - low) * rng.random(), 8),
+        "probabilityScore": round(low + (high - low) * unit[0], 8),
         "severity": severity,
-        "severityScore": round(low + (high - low) * rng.random(), 8),
+        "severityScore": round(low + (high - low) * unit[1], 8),
     }
     if blocked:
         rating["blocked"] = True
