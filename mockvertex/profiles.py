@@ -170,6 +170,9 @@ class _Entry:
         )
 
 
+_RESOLVED_CACHE_SIZE = 1024
+
+
 class ProfileRegistry:
     """The known model families; resolves model IDs to profiles. Immutable."""
 
@@ -177,6 +180,9 @@ class ProfileRegistry:
         self._entries = dict(entries)
         # Longest family first, so "gemini-2.0-flash-lite-001" never lands on "gemini-2.0-flash".
         self._by_length = sorted(self._entries, key=lambda f: (-len(f), f))
+        # The registry never changes, so a resolved profile can be reused (every request
+        # resolves its model); bounded, since tagged names (-preview-...) are open-ended.
+        self._resolved: dict[str, ModelProfile] = {}
 
     @classmethod
     def builtin(cls) -> ProfileRegistry:
@@ -208,6 +214,15 @@ class ProfileRegistry:
         Raises ``NotFound`` with Vertex's message for an unknown model; ``resource`` is the
         full publisher-model name to quote in it.
         """
+        known = self._resolved.get(model)
+        if known is not None:
+            return known
+        profile = self._resolve(model, resource)
+        if len(self._resolved) < _RESOLVED_CACHE_SIZE:
+            self._resolved[model] = profile
+        return profile
+
+    def _resolve(self, model: str, resource: str | None) -> ModelProfile:
         entry = self._entries.get(model)
         if entry is not None:
             return entry.profile(None, model)
