@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
@@ -93,11 +94,11 @@ class Exchange:
 
 
 class Journal:
-    """Thread-safe record of every exchange, newest last."""
+    """Thread-safe record of the latest exchanges (at most ``limit``), newest last."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 10_000) -> None:
         self._lock = threading.Lock()
-        self._items: list[Exchange] = []
+        self._items: deque[Exchange] = deque(maxlen=limit)
 
     def add(self, exchange: Exchange) -> None:
         with self._lock:
@@ -119,9 +120,12 @@ class MockState:
     config: ServerConfig
     profiles: ProfileRegistry
     book: ScenarioBook
-    journal: Journal = field(default_factory=Journal)
+    journal: Journal = field(init=False)
     #: Exceptions that escaped a handler: a bug in the mock, re-raised by the pytest fixture.
     errors: list[BaseException] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.journal = Journal(self.config.journal_limit)
 
     def reset(self) -> None:
         """Forget the journal and every scenario added at run time; reload the configured ones."""

@@ -39,6 +39,8 @@ class ServerConfig:
     builtin_scenarios: tuple[str, ...] = ()
     profile_files: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: How many exchanges the journal keeps (the oldest are dropped first).
+    journal_limit: int = 10_000
     #: Project and location printed in the environment lines for google-genai.
     project: str = "mock-project"
     location: str = "us-central1"

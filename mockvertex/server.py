@@ -117,7 +117,9 @@ class MockVertexServer:
             app, handle_signals=False, access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        # A deep accept queue: bursts of hundreds of connections (streaming load tests)
+        # overflow the default 128 and each dropped SYN is retried a second later.
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=4096)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
 
