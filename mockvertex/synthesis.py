@@ -22,7 +22,6 @@ so those settings cut the very text that would otherwise be sent.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
 import math
@@ -126,7 +125,7 @@ def render(
         return Reply((), error=error, first_byte_delay=first_byte, headers=dict(error.headers))
     respond: Mapping[str, Any] | None = step.get("respond")
     if respond is not None and "raw" in respond:
-        chunks = tuple(copy.deepcopy(dict(c)) for c in respond["raw"])
+        chunks = tuple(_clone(dict(c)) for c in respond["raw"])
     elif ctx.method == "countTokens":
         body = count_tokens_response(ctx)
         for key in ("totalTokens", "totalBillableCharacters"):
@@ -206,11 +205,11 @@ def merge_chunks(chunks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                         candidate,
                     )
             elif key == "promptFeedback":
-                out.setdefault(key, copy.deepcopy(value))
+                out.setdefault(key, _clone(value))
             elif key in ("modelVersion", "createTime", "responseId"):
                 out.setdefault(key, value)
             else:
-                out[key] = copy.deepcopy(value)
+                out[key] = _clone(value)
     if "candidates" in out:
         result = []
         for index in sorted(merged):
@@ -251,13 +250,13 @@ def _merge_candidate(
                 ):
                     previous["text"] = str(previous["text"]) + str(part["text"])
                 else:
-                    parts.append(copy.deepcopy(dict(part)))
+                    parts.append(_clone(dict(part)))
         elif key == "citationMetadata" and isinstance(value, Mapping):
             for citation in value.get("citations") or ():
                 if citation not in citations:
-                    citations.append(copy.deepcopy(citation))
+                    citations.append(_clone(citation))
         else:
-            target[key] = copy.deepcopy(value)
+            target[key] = _clone(value)
 
 
 def _is_plain_text(part: Mapping[str, Any]) -> bool:
@@ -266,6 +265,15 @@ def _is_plain_text(part: Mapping[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # Helpers
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars): copy.deepcopy without its memo cost."""
+    if isinstance(value, Mapping):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clone(v) for v in value]
+    return value
 
 
 def _compact(value: Any) -> str:
@@ -404,7 +412,7 @@ class _Synth:
             "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": candidates}],
         }
         if plan.usage:
-            usage.update(copy.deepcopy(dict(plan.usage)))
+            usage.update(_clone(dict(plan.usage)))
             if "totalTokenCount" not in plan.usage:
                 usage["totalTokenCount"] = (
                     int(usage.get("promptTokenCount", 0))
@@ -439,7 +447,7 @@ class _Synth:
         if "message" in spec:
             feedback["blockReasonMessage"] = spec["message"]
         if "safetyRatings" in spec:
-            feedback["safetyRatings"] = copy.deepcopy(list(spec["safetyRatings"]))
+            feedback["safetyRatings"] = _clone(list(spec["safetyRatings"]))
         else:
             blocked = None
             if reason == "SAFETY":
@@ -452,7 +460,7 @@ class _Synth:
             "promptTokenCount": self.prompt_tokens,
             "totalTokenCount": self.prompt_tokens,
         }
-        usage.update(copy.deepcopy(dict(usage_override or {})))
+        usage.update(_clone(dict(usage_override or {})))
         return self.envelope({"promptFeedback": feedback, "usageMetadata": usage})
 
     # -- scripted answers --------------------------------------------------------------------
@@ -488,7 +496,7 @@ class _Synth:
                 self.digest, (str(block["category"]), str(block.get("probability", "HIGH")))
             )
         if "safetyRatings" in respond:
-            plan.ratings = copy.deepcopy(list(respond["safetyRatings"]))
+            plan.ratings = _clone(list(respond["safetyRatings"]))
         plan.usage = respond.get("usageMetadata") or {}
         return plan
 
@@ -497,7 +505,7 @@ class _Synth:
     ) -> dict[str, Any]:
         if call_id is None:
             call_id = _b64(_digest([self.response_id, name, index]))[:16]
-        return {"name": name, "args": copy.deepcopy(dict(args)), "id": call_id}
+        return {"name": name, "args": _clone(dict(args)), "id": call_id}
 
     # -- the default responder -----------------------------------------------------------------
 
