@@ -397,10 +397,12 @@ async def _write_stream(
         exchange.chunks_sent = index + 1
     if await _interrupt(request, response, exchange, reply, len(reply.chunks), fmt, writer):
         return
+    # The outcome is recorded before the last bytes go out: a client that has read them may
+    # look at the journal at once. A failed write still turns it into client_disconnected.
+    exchange.outcome = "ok"
     if fmt is framing.Framing.ARRAY:
         await response.write(writer.close())
     await response.write_eof()
-    exchange.outcome = "ok"
 
 
 async def _interrupt(
@@ -415,20 +417,20 @@ async def _interrupt(
     """Inject the reply's fault if it is due before chunk ``index``; True when the stream ends."""
     if reply.error is not None and reply.error_after == index:
         envelope = reply.error.to_envelope()
+        exchange.outcome = "mid_stream_error"
         if fmt is framing.Framing.SSE:
             await response.write(framing.encode_sse_event(envelope))
         else:
             await response.write(writer.item(envelope) + writer.close())
         await response.write_eof()
-        exchange.outcome = "mid_stream_error"
         return True
     if reply.malformed_after == index:
+        exchange.outcome = "malformed"
         if fmt is framing.Framing.SSE:
             await response.write(b'data: {"candidates": [{\r\n\r\n')
         else:
             await response.write((b"\n,\r\n" if writer.count else b"[") + b'{"candidates": [')
         await response.write_eof()
-        exchange.outcome = "malformed"
         return True
     if reply.disconnect_after == index:
         _drop(request, exchange)
