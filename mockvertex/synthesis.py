@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from mockvertex.errors import StatusError, error_class_for
 from mockvertex.instance import WORDS, json_schema_instance, seeded_random, vertex_instance
 from mockvertex.tokens import (
@@ -281,7 +283,11 @@ def _compact(value: Any) -> str:
 
 
 def _digest(value: Any) -> bytes:
-    return hashlib.sha256(_compact(value).encode("utf-8")).digest()
+    try:  # orjson's sorted output is a canonical form too, ten times faster to produce
+        canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        canonical = _compact(value).encode("utf-8")
+    return hashlib.sha256(canonical).digest()
 
 
 def _b64(raw: bytes) -> str:
@@ -298,12 +304,9 @@ def _error(spec: Mapping[str, Any], ctx: RequestContext) -> StatusError:
 
 
 def _rating(
-    category: str, probability: str, seed: bytes, *, blocked: bool = False
+    category: str, probability: str, unit: tuple[float, float], *, blocked: bool = False
 ) -> dict[str, Any]:
     low, high = _BANDS.get(probability, (0.0, 0.1))
-    # Two scores from one digest: a seeded PRNG per rating cost more than the rest of a reply.
-    digest = hashlib.sha256(seed + category.encode()).digest()
-    unit = (int.from_bytes(digest[:4], "big") / 2**32, int.from_bytes(digest[4:8], "big") / 2**32)
     severity = (
         "HARM_SEVERITY_" + probability if probability in _BANDS else "HARM_SEVERITY_UNSPECIFIED"
     )
@@ -319,11 +322,22 @@ def _rating(
     return rating
 
 
+def _units(seed: bytes, count: int) -> list[tuple[float, float]]:
+    """``count`` deterministic pairs of scores in [0, 1) from one sha256 of ``seed`` (count <= 4).
+
+    One digest per reply: a seeded PRNG per rating cost more than the rest of a reply.
+    """
+    digest = hashlib.sha256(seed).digest()
+    words = [int.from_bytes(digest[i : i + 4], "big") / 2**32 for i in range(0, 32, 4)]
+    return [(words[2 * i], words[2 * i + 1]) for i in range(count)]
+
+
 def _ratings(seed: bytes, blocked: tuple[str, str] | None = None) -> list[dict[str, Any]]:
-    out = [_rating(c, "NEGLIGIBLE", seed) for c in HARM_CATEGORIES]
+    units = _units(seed, len(HARM_CATEGORIES))
+    out = [_rating(c, "NEGLIGIBLE", u) for c, u in zip(HARM_CATEGORIES, units, strict=True)]
     if blocked is not None:
         category, probability = blocked
-        hit = _rating(category, probability, seed, blocked=True)
+        hit = _rating(category, probability, _units(seed + category.encode(), 1)[0], blocked=True)
         for i, rating in enumerate(out):
             if rating["category"] == category:
                 out[i] = hit
