@@ -164,8 +164,14 @@ _LINE_BREAKER_BYTES = (
 )
 
 
+_SSE_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ": "))
+
+
 def _dumps(obj: Any, **kwargs: Any) -> str:
-    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, **kwargs)
+    if kwargs.get("separators") == (",", ": ") and len(kwargs) == 1:
+        text = _SSE_ENCODER.encode(obj)  # one encoder for every event, not one per call
+    else:
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, **kwargs)
     # The three characters can only occur inside JSON strings, where an escape is equivalent.
     if "\x85" in text or "\u2028" in text or "\u2029" in text:
         return text.translate(_LINE_BREAKERS)

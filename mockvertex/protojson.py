@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import orjson
+
 from mockvertex import resources
 from mockvertex.errors import FieldViolation, InvalidArgument
 
@@ -230,6 +232,9 @@ def _syntax_error(text: str, pos: int) -> InvalidArgument:
     return InvalidArgument(f"{_PAYLOAD} Unexpected token.\n{snippet}\n{caret}")
 
 
+_LONG_DIGITS = re.compile(r"[0-9]{20}")
+
+
 def decode_json(raw: bytes | str) -> Any:
     """Parse a request body as the front end does; ``InvalidArgument`` on a syntax error."""
     if isinstance(raw, bytes):
@@ -243,6 +248,13 @@ def decode_json(raw: bytes | str) -> Any:
         text = raw
     if text.startswith("\ufeff"):
         text = text[1:]
+    # The fast path: orjson is strict JSON (no NaN, no trailing commas) and 3-4x quicker,
+    # but it reads integers beyond 64 bits as floats, so those bodies take the slow path.
+    if not _LONG_DIGITS.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except ValueError:  # a syntax error, NaN / Infinity, or only a trailing comma
