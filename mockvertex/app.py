@@ -387,15 +387,20 @@ async def _write_stream(
 ) -> None:
     await response.prepare(request)
     writer = framing.ArrayWriter()
+    faulty = any(
+        x is not None for x in (reply.error, reply.malformed_after, reply.disconnect_after)
+    )
     for index, chunk in enumerate(reply.chunks):
         if index and reply.chunk_delay:
             await asyncio.sleep(reply.chunk_delay)
-        if await _interrupt(request, response, exchange, reply, index, fmt, writer):
+        if faulty and await _interrupt(request, response, exchange, reply, index, fmt, writer):
             return
         data = framing.encode_sse_event(chunk) if fmt is framing.Framing.SSE else writer.item(chunk)
         await response.write(data)
         exchange.chunks_sent = index + 1
-    if await _interrupt(request, response, exchange, reply, len(reply.chunks), fmt, writer):
+    if faulty and await _interrupt(
+        request, response, exchange, reply, len(reply.chunks), fmt, writer
+    ):
         return
     # The outcome is recorded before the last bytes go out: a client that has read them may
     # look at the journal at once. A failed write still turns it into client_disconnected.
