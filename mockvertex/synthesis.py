@@ -206,12 +206,10 @@ def merge_chunks(chunks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                         citations.setdefault(index, []),
                         candidate,
                     )
-            elif key == "promptFeedback":
-                out.setdefault(key, _clone(value))
-            elif key in ("modelVersion", "createTime", "responseId"):
+            elif key in ("promptFeedback", "modelVersion", "createTime", "responseId"):
                 out.setdefault(key, value)
             else:
-                out[key] = _clone(value)
+                out[key] = value
     if "candidates" in out:
         result = []
         for index in sorted(merged):
@@ -227,7 +225,9 @@ def merge_chunks(chunks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                 candidate["citationMetadata"] = {"citations": citations[index]}
             result.append(candidate)
         out["candidates"] = result
-    return out
+    # Values were collected by reference (last one wins); one copy of the result at the end
+    # keeps the caller's chunks and the answer independent.
+    return _clone(out)  # type: ignore[no-any-return]
 
 
 def _merge_candidate(
@@ -252,13 +252,13 @@ def _merge_candidate(
                 ):
                     previous["text"] = str(previous["text"]) + str(part["text"])
                 else:
-                    parts.append(_clone(dict(part)))
+                    parts.append(dict(part))  # its own dict: "text" may grow
         elif key == "citationMetadata" and isinstance(value, Mapping):
             for citation in value.get("citations") or ():
                 if citation not in citations:
-                    citations.append(_clone(citation))
+                    citations.append(citation)
         else:
-            target[key] = _clone(value)
+            target[key] = value
 
 
 def _is_plain_text(part: Mapping[str, Any]) -> bool:
