@@ -269,8 +269,22 @@ def _is_plain_text(part: Mapping[str, Any]) -> bool:
 # Helpers
 
 
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
 def _clone(value: Any) -> Any:
-    """A deep copy of JSON data (dicts, lists, scalars): copy.deepcopy without its memo cost."""
+    """A deep copy of JSON data (dicts, lists, scalars): copy.deepcopy without its memo cost.
+
+    Plain JSON types are recognised by their exact type first: ``isinstance(x, Mapping)``
+    goes through the ABC machinery and cost more than the copying itself.
+    """
+    cls = type(value)
+    if cls in _ATOMS:
+        return value
+    if cls is dict:
+        return {k: v if type(v) in _ATOMS else _clone(v) for k, v in value.items()}
+    if cls is list or cls is tuple:
+        return [v if type(v) in _ATOMS else _clone(v) for v in value]
     if isinstance(value, Mapping):
         return {k: _clone(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
