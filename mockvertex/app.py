@@ -298,8 +298,12 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise InvalidArgument(f"Request payload size exceeds the limit: {limit} bytes.")
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise InvalidArgument(f"Request payload size exceeds the limit: {limit} bytes.")
+        # The parser delivers exactly Content-Length bytes, so the limit holds: read in one go.
+        return await request.read()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():
