@@ -108,9 +108,9 @@ def _alt_error(value: str) -> InvalidArgument:
 
 def _alt(query: Mapping[str, str]) -> tuple[str | None, bool]:
     """The ``alt`` format (None when absent) and whether ``enum-encoding=int`` was given."""
-    values = {query[key] for key in _ALT_KEYS if key in query}
-    if not values:
+    if "alt" not in query and "$alt" not in query:
         return None, False
+    values = {query[key] for key in _ALT_KEYS if key in query}
     if len(values) > 1:
         # Unconfirmed wording: no real response for conflicting alt/$alt was found.
         shown = " and ".join(f'"{v}"' for v in sorted(values))
@@ -127,6 +127,14 @@ def _alt(query: Mapping[str, str]) -> tuple[str | None, bool]:
     return fmt, int_enums
 
 
+# The four possible answers, built once (StreamMode is frozen).
+_STREAM_MODES = {
+    (sse, int_enums): StreamMode(Framing.SSE if sse else Framing.ARRAY, int_enums)
+    for sse in (False, True)
+    for int_enums in (False, True)
+}
+
+
 def stream_mode(query: Mapping[str, str]) -> StreamMode:
     """The framing ``streamGenerateContent`` must answer with, from its (decoded) query.
 
@@ -136,7 +144,7 @@ def stream_mode(query: Mapping[str, str]) -> StreamMode:
     the envelope array-wrapped (the framing a missing ``alt`` would get).
     """
     fmt, int_enums = _alt(query)
-    return StreamMode(Framing.SSE if fmt == "sse" else Framing.ARRAY, int_enums)
+    return _STREAM_MODES[fmt == "sse", int_enums]
 
 
 def unary_int_enums(query: Mapping[str, str]) -> bool:
