@@ -26,9 +26,11 @@ import hashlib
 import json
 import math
 import re
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -336,13 +338,15 @@ def _rating(
     return rating
 
 
+_WORDS = struct.Struct(">8I")  # a sha256 digest as eight big-endian 32-bit words
+
+
 def _units(seed: bytes, count: int) -> list[tuple[float, float]]:
     """``count`` deterministic pairs of scores in [0, 1) from one sha256 of ``seed`` (count <= 4).
 
     One digest per reply: a seeded PRNG per rating cost more than the rest of a reply.
     """
-    digest = hashlib.sha256(seed).digest()
-    words = [int.from_bytes(digest[i : i + 4], "big") / 2**32 for i in range(0, 32, 4)]
+    words = [w / 2**32 for w in _WORDS.unpack(hashlib.sha256(seed).digest())]
     return [(words[2 * i], words[2 * i + 1]) for i in range(count)]
 
 
@@ -380,14 +384,19 @@ class _Synth:
         self.profile = profile
         request = ctx.request
         self.digest = _digest(request)
-        config = dict(request.get("generationConfig") or {})
-        config.pop("maxOutputTokens", None)
-        config.pop("stopSequences", None)
-        self.seed = _digest({**request, "generationConfig": config})
         when = now or datetime.now(timezone.utc)
         self.create_time = when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self.response_id = _b64(self.digest[:16])
         self.prompt_tokens = request_tokens(request)
+
+    @cached_property
+    def seed(self) -> bytes:
+        """What the default responder's choices derive from; scripted text never needs it."""
+        request = self.ctx.request
+        config = dict(request.get("generationConfig") or {})
+        config.pop("maxOutputTokens", None)
+        config.pop("stopSequences", None)
+        return _digest({**request, "generationConfig": config})
 
     # -- chunk assembly ------------------------------------------------------------------
 
