@@ -57,6 +57,16 @@ _GFE_HEADERS = {
     "X-XSS-Protection": "0",
 }
 _JSON = "application/json; charset=UTF-8"
+# Response headers that never change (aiohttp copies them into each response's own dict).
+_JSON_HEADERS = {**_GFE_HEADERS, "Content-Type": _JSON}
+_STREAM_HEADERS = {
+    framing.Framing.SSE: {
+        **_GFE_HEADERS,
+        "Content-Type": framing.Framing.SSE.content_type,
+        "Content-Disposition": "attachment",
+    },
+    framing.Framing.ARRAY: {**_GFE_HEADERS, "Content-Type": framing.Framing.ARRAY.content_type},
+}
 _CREDENTIALS_MISSING = (
     "Request is missing required authentication credential. Expected OAuth 2 access token, "
     "login cookie or other valid authentication credential. See "
@@ -334,7 +344,7 @@ async def _send_unary(
     exchange.status, exchange.outcome, exchange.chunks_sent = 200, "ok", 1
     return web.Response(
         body=framing.encode_unary(reply.chunks[0] if counting else merge_chunks(reply.chunks)),
-        headers={**_GFE_HEADERS, "Content-Type": _JSON},
+        headers=_JSON_HEADERS,
     )
 
 
@@ -342,7 +352,7 @@ def _garbage_response(exchange: Exchange) -> web.Response:
     exchange.status, exchange.outcome = 200, "malformed"
     return web.Response(
         body=b'{"candidates": [{"content": {"role": "model", "parts": [{"text": "',
-        headers={**_GFE_HEADERS, "Content-Type": _JSON},
+        headers=_JSON_HEADERS,
     )
 
 
@@ -360,15 +370,15 @@ async def _send_stream(
         await asyncio.sleep(reply.first_byte_delay)
     if reply.error is not None and not reply.error_after:
         raise reply.error
-    response = web.StreamResponse(
-        status=200,
-        headers={
+    headers = _STREAM_HEADERS[fmt]
+    if reply.headers:
+        headers = {
             **_GFE_HEADERS,
             **reply.headers,
             "Content-Type": fmt.content_type,
             **({"Content-Disposition": "attachment"} if fmt is framing.Framing.SSE else {}),
-        },
-    )
+        }
+    response = web.StreamResponse(status=200, headers=headers)
     exchange.status = 200
     try:
         await _write_stream(request, response, exchange, reply, fmt)
