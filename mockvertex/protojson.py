@@ -296,6 +296,23 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+# A field path as the front end quotes it (``contents[0].parts[1].text``), kept as a chain of
+# (parent, proto field name or list index) and rendered only when a violation is recorded:
+# a valid request never needs one. ``None`` is the root message.
+_Path = tuple["_Path", str | int] | None
+
+
+def _path_text(path: _Path) -> str:
+    steps: list[str | int] = []
+    while path is not None:
+        path, step = path
+        steps.append(step)
+    text = ""
+    for step in reversed(steps):
+        text = f"{text}[{step}]" if isinstance(step, int) else _join(text, step)
+    return text
+
+
 class _Walker:
     __slots__ = ("violations",)
 
@@ -303,44 +320,46 @@ class _Walker:
         self.violations: list[FieldViolation] = []
 
     # -- reporting
-    def unknown(self, parent: str, name: str, why: str, *, value: Any = None) -> None:
-        where = _join(parent, name) if isinstance(value, dict) else parent
+    def unknown(self, parent: _Path, name: str, why: str, *, value: Any = None) -> None:
+        parent_text = _path_text(parent)
+        where = _join(parent_text, name) if isinstance(value, dict) else parent_text
         at = f" at '{where}'" if where else ""
         self.violations.append(
             FieldViolation(where, f'{_PAYLOAD} Unknown name "{name}"{at}: {why}')
         )
 
-    def invalid(self, path: str, type_name: str, value: Any, reason: str | None = None) -> None:
+    def invalid(self, path: _Path, type_name: str, value: Any, reason: str | None = None) -> None:
         shown = reason if reason is not None else _render(value)
+        where = _path_text(path)
         self.violations.append(
-            FieldViolation(path, f"Invalid value at '{path}' ({type_name}), {shown}")
+            FieldViolation(where, f"Invalid value at '{where}' ({type_name}), {shown}")
         )
 
     # -- messages
-    def message(self, msg: MessageType, obj: Mapping[str, Any], path: str) -> dict[str, Any]:
+    def message(self, msg: MessageType, obj: Mapping[str, Any], path: _Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        lookup = msg.lookup
         for key, value in obj.items():
-            f = msg.lookup.get(key)
+            f = lookup.get(key)
             if f is None:
                 self.unknown(path, key, "Cannot find field.", value=value)
                 continue
             if value is None:
                 continue
-            fpath = _join(path, f.proto_name)
+            fpath = (path, f.proto_name)
             if f.repeated:
                 items = value if isinstance(value, list) else [value]
                 parsed = []
                 for i, item in enumerate(items):
-                    ipath = f"{fpath}[{i}]"
                     if item is None or isinstance(item, list):
-                        self.invalid(ipath, self._type_name(f), item)
+                        self.invalid((fpath, i), self._type_name(f), item)
                         continue
-                    parsed.append(self.single(f, item, ipath, parent=path, name=key))
+                    parsed.append(self.single(f, item, (fpath, i), path, key))
                 out[f.json_name] = parsed
             elif isinstance(value, list) and f.kind not in ("value", "struct"):
                 self.unknown(path, key, "Proto field is not repeating, cannot start list.")
             else:
-                out[f.json_name] = self.single(f, value, fpath, parent=path, name=key)
+                out[f.json_name] = self.single(f, value, fpath, path, key)
         return out
 
     def _type_name(self, f: _Field) -> str:
@@ -354,10 +373,8 @@ class _Walker:
             return f"type.googleapis.com/{f.scalar}"
         return f.scalar or "TYPE_MESSAGE"
 
-    def single(
-        self, f: _Field, value: Any, path: str, *, parent: str, name: str | None = None
-    ) -> Any:
-        """One value of field ``f``; ``name`` is its key as sent, quoted in messages."""
+    def single(self, f: _Field, value: Any, path: _Path, parent: _Path, name: str | None) -> Any:
+        """One value of field ``f`` at ``path`` in ``parent``; ``name`` is its key as sent."""
         kind = f.kind
         if kind == "message":
             assert f.message is not None
@@ -365,6 +382,11 @@ class _Walker:
                 return self.message(f.message, value, path)
             self.invalid(path, f.message.type_url, value)
             return None
+        if kind == "scalar":
+            if isinstance(value, dict) and f.scalar != "google.protobuf.Duration":
+                self.unknown(parent, name or f.json_name, "Starting an object on a scalar field")
+                return None
+            return self.scalar(f.scalar, value, path)
         if kind == "enum":
             assert f.enum is not None
             return self.enum_value(f.enum, value, path)
@@ -377,21 +399,16 @@ class _Walker:
             for i, (k, v) in enumerate(value.items()):
                 if v is None:
                     continue
-                entries[k] = self.single(f.map_value, v, f"{path}[{i}].value", parent=path)
+                entries[k] = self.single(f.map_value, v, ((path, i), "value"), path, None)
             return entries
         if kind == "struct":
             if not isinstance(value, dict):
                 self.invalid(path, "type.googleapis.com/google.protobuf.Struct", value)
                 return None
             return value
-        if kind == "value":
-            return value
-        if isinstance(value, dict) and f.scalar != "google.protobuf.Duration":
-            self.unknown(parent, name or f.json_name, "Starting an object on a scalar field")
-            return None
-        return self.scalar(f.scalar, value, path)
+        return value  # "value": google.protobuf.Value takes any JSON
 
-    def enum_value(self, enum: _Enum, value: Any, path: str) -> Any:
+    def enum_value(self, enum: _Enum, value: Any, path: _Path) -> Any:
         if isinstance(value, bool):
             pass
         elif isinstance(value, str):
@@ -403,7 +420,7 @@ class _Walker:
         self.invalid(path, f"type.googleapis.com/{enum.full_name}", value)
         return None
 
-    def scalar(self, scalar: str, value: Any, path: str) -> Any:
+    def scalar(self, scalar: str, value: Any, path: _Path) -> Any:
         parser = _SCALARS.get(scalar, _parse_string)
         try:
             return parser(value)
@@ -581,7 +598,7 @@ def parse_message(value: Any, msg: MessageType) -> tuple[dict[str, Any], list[Fi
     if not isinstance(value, dict):
         walker.violations.append(FieldViolation("", f"{_PAYLOAD} Root element must be a message."))
         return {}, walker.violations
-    return walker.message(msg, value, ""), walker.violations
+    return walker.message(msg, value, None), walker.violations
 
 
 # --------------------------------------------------------------------------------------------
