@@ -192,6 +192,9 @@ def merge_chunks(chunks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     keeps ``promptFeedback`` from the first chunk that has it, the last ``usageMetadata``, and
     ``modelVersion``/``createTime``/``responseId``.
     """
+    # Every value is copied as it is stored, so the caller's chunks and the answer stay
+    # independent; the containers built here are new already. Citations are kept as sent
+    # until the end, so that one object seen twice is recognised as such.
     out: dict[str, Any] = {}
     merged: dict[int, dict[str, Any]] = {}
     parts: dict[int, list[dict[str, Any]]] = {}
@@ -209,9 +212,10 @@ def merge_chunks(chunks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                         candidate,
                     )
             elif key in ("promptFeedback", "modelVersion", "createTime", "responseId"):
-                out.setdefault(key, value)
+                if key not in out:
+                    out[key] = _clone(value)
             else:
-                out[key] = value
+                out[key] = _clone(value)
     if "candidates" in out:
         result = []
         for index in sorted(merged):
@@ -224,12 +228,10 @@ def merge_chunks(chunks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             else:
                 candidate.pop("content", None)
             if citations[index]:
-                candidate["citationMetadata"] = {"citations": citations[index]}
+                candidate["citationMetadata"] = {"citations": _clone(citations[index])}
             result.append(candidate)
         out["candidates"] = result
-    # Values were collected by reference (last one wins); one copy of the result at the end
-    # keeps the caller's chunks and the answer independent.
-    return _clone(out)  # type: ignore[no-any-return]
+    return out
 
 
 def _merge_candidate(
@@ -243,7 +245,7 @@ def _merge_candidate(
             content = target.setdefault("content", {})
             for ckey, cvalue in value.items():
                 if ckey != "parts":
-                    content.setdefault(ckey, cvalue)
+                    content.setdefault(ckey, _clone(cvalue))
             for part in value.get("parts") or ():
                 previous = parts[-1] if parts else None
                 if (
@@ -253,18 +255,19 @@ def _merge_candidate(
                     and bool(previous.get("thought")) == bool(part.get("thought"))
                 ):
                     previous["text"] = str(previous["text"]) + str(part["text"])
-                else:
-                    parts.append(dict(part))  # its own dict: "text" may grow
+                else:  # its own dict: "text" may grow
+                    parts.append(_clone(part if type(part) is dict else dict(part)))
         elif key == "citationMetadata" and isinstance(value, Mapping):
             for citation in value.get("citations") or ():
                 if citation not in citations:
                     citations.append(citation)
         else:
-            target[key] = value
+            target[key] = _clone(value)
 
 
 def _is_plain_text(part: Mapping[str, Any]) -> bool:
-    return "text" in part and set(part) <= {"text", "thought"}
+    """Whether the part's keys are "text" and at most "thought" besides."""
+    return "text" in part and (len(part) == 1 or (len(part) == 2 and "thought" in part))
 
 
 # --------------------------------------------------------------------------------------------
