@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -181,8 +181,7 @@ def _envelope_response(error: StatusError, fmt: framing.Framing) -> web.Response
 # Routing
 
 
-@dataclass(frozen=True)
-class _Target:
+class _Target(NamedTuple):  # immutable like a frozen dataclass, a third of the cost to build
     api_version: str
     model: str
     rpc: str
