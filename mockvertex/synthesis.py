@@ -182,6 +182,9 @@ def split_text(text: str, words_per_chunk: int = _WORDS_PER_CHUNK) -> list[str]:
     return ["".join(words[bounds[i] : bounds[i + 1]]) for i in range(count)]
 
 
+_FIRST_WINS = frozenset({"promptFeedback", "modelVersion", "createTime", "responseId"})
+
+
 def merge_chunks(chunks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The unary (generateContent) response equivalent to a stream of chunks.
 
@@ -205,17 +208,14 @@ def merge_chunks(chunks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                 out.setdefault("candidates", None)
                 for position, candidate in enumerate(value or ()):
                     index = int(candidate.get("index", position))
-                    _merge_candidate(
-                        merged.setdefault(index, {}),
-                        parts.setdefault(index, []),
-                        citations.setdefault(index, []),
-                        candidate,
-                    )
-            elif key in ("promptFeedback", "modelVersion", "createTime", "responseId"):
+                    if index not in merged:
+                        merged[index], parts[index], citations[index] = {}, [], []
+                    _merge_candidate(merged[index], parts[index], citations[index], candidate)
+            elif key in _FIRST_WINS:
                 if key not in out:
-                    out[key] = _clone(value)
+                    out[key] = value if type(value) in _ATOMS else _clone(value)
             else:
-                out[key] = _clone(value)
+                out[key] = value if type(value) in _ATOMS else _clone(value)
     if "candidates" in out:
         result = []
         for index in sorted(merged):
@@ -241,7 +241,7 @@ def _merge_candidate(
     candidate: Mapping[str, Any],
 ) -> None:
     for key, value in candidate.items():
-        if key == "content" and isinstance(value, Mapping):
+        if key == "content" and (type(value) is dict or isinstance(value, Mapping)):
             content = target.setdefault("content", {})
             for ckey, cvalue in value.items():
                 if ckey != "parts":
@@ -262,7 +262,7 @@ def _merge_candidate(
                 if citation not in citations:
                     citations.append(citation)
         else:
-            target[key] = _clone(value)
+            target[key] = value if type(value) in _ATOMS else _clone(value)
 
 
 def _is_plain_text(part: Mapping[str, Any]) -> bool:
