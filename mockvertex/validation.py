@@ -14,7 +14,7 @@ of one ``InvalidArgument``. An unknown model is ``NotFound`` with Vertex's messa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
@@ -81,7 +81,7 @@ def validate_request(
     if violations:
         raise InvalidArgument(violations=violations)
     profile = (profiles or _builtin_profiles()).resolve(model, resource=resource)
-    semantic = list(_Checker(profile, method).check(request))
+    semantic = _Checker(profile, method).check(request)
     if semantic:
         raise InvalidArgument(violations=semantic)
     return request
@@ -160,74 +160,78 @@ class _Checker:
         self.profile = profile
         self.method = method
         self.media = _MediaCount()
+        self.violations: list[FieldViolation] = []
 
-    def check(self, req: Mapping[str, Any]) -> Iterator[FieldViolation]:
+    def _found(self, field: str, description: str) -> None:
+        self.violations.append(FieldViolation(field, description))
+
+    def check(self, req: Mapping[str, Any]) -> list[FieldViolation]:
+        """Every violation of ``req``, in the order the checks meet them."""
         contents = req.get("contents", [])
         if not contents and not (self.method == "countTokens" and req.get("instances")):
-            yield FieldViolation(
+            self._found(
                 "contents",
                 "Unable to submit request because at least one contents field is required. "
                 + _LEARN_MORE,
             )
         for i, content in enumerate(contents):
-            yield from self._content(content, f"contents[{i}]", check_role=True)
-        yield from self._system_instruction(req.get("systemInstruction"))
-        yield from self._media_counts()
+            self._content(content, f"contents[{i}]", check_role=True)
+        self._system_instruction(req.get("systemInstruction"))
+        self._media_counts()
         for t, tool in enumerate(req.get("tools", [])):
-            yield from self._tool(tool, f"tools[{t}]")
-        yield from self._generation_config(req.get("generationConfig", {}))
+            self._tool(tool, f"tools[{t}]")
+        self._generation_config(req.get("generationConfig", {}))
         if self.method != "countTokens":
             count = tokens.request_tokens(req)
             if count > self.profile.input_token_limit:
-                yield FieldViolation(
+                self._found(
                     "contents",
                     f"The input token count ({count}) exceeds the maximum number of tokens "
                     f"allowed ({self.profile.input_token_limit}).",
                 )
+        return self.violations
 
     # -- contents and parts
-    def _content(
-        self, content: Mapping[str, Any], path: str, *, check_role: bool
-    ) -> Iterator[FieldViolation]:
+    def _content(self, content: Mapping[str, Any], path: str, *, check_role: bool) -> None:
         role = content.get("role", "")
         if check_role and role and role.lower() not in _ROLES:
-            yield FieldViolation(f"{path}.role", "Please use a valid role: user, model.")
+            self._found(f"{path}.role", "Please use a valid role: user, model.")
         parts = content.get("parts", [])
         if not parts:
-            yield FieldViolation(
+            self._found(
                 f"{path}.parts",
                 "Unable to submit request because it must include at least one parts field, "
                 "which describes the prompt input. " + _LEARN_MORE,
             )
         for j, part in enumerate(parts):
-            yield from self._part(part, f"{path}.parts[{j}]")
+            self._part(part, f"{path}.parts[{j}]")
 
-    def _system_instruction(self, system: Mapping[str, Any] | None) -> Iterator[FieldViolation]:
+    def _system_instruction(self, system: Mapping[str, Any] | None) -> None:
         if system is None:
             return
         if self.method == "countTokens" and not system.get("parts"):
             return  # SDKs send an empty systemInstruction with countTokens; Vertex ignores it
         if not self.profile.system_instruction:
-            yield FieldViolation(
+            self._found(
                 "system_instruction",
                 f"Unable to submit request because the model {self.profile.family} does not "
                 "support systemInstruction. Remove systemInstruction and try again. " + _LEARN_MORE,
             )
             return
-        yield from self._content(system, "system_instruction", check_role=False)
+        self._content(system, "system_instruction", check_role=False)
 
-    def _part(self, part: Mapping[str, Any], path: str) -> Iterator[FieldViolation]:
+    def _part(self, part: Mapping[str, Any], path: str) -> None:
         # In the order sent: the parser complains about the member that arrives second.
         present = [k for k in part if k in _PROTO_NAME]
         if not present:
-            yield FieldViolation(
+            self._found(
                 path,
                 "Unable to submit request because it must have a text parameter. Add a text "
                 "parameter and try again. " + _LEARN_MORE,
             )
             return
         if len(present) > 1:
-            yield FieldViolation(
+            self._found(
                 path,
                 f"Invalid value at '{path}' (oneof), oneof field 'data' is already set. "
                 f"Cannot set '{_PROTO_NAME[present[1]]}'",
@@ -235,49 +239,49 @@ class _Checker:
             return
         kind = present[0]
         if kind == "text" and part["text"] == "":
-            yield FieldViolation(f"{path}.text", _empty_parameter("text"))
+            self._found(f"{path}.text", _empty_parameter("text"))
         elif kind == "inlineData":
-            yield from self._blob(part["inlineData"], f"{path}.inline_data")
+            self._blob(part["inlineData"], f"{path}.inline_data")
         elif kind == "fileData":
-            yield from self._file_data(part["fileData"], f"{path}.file_data")
+            self._file_data(part["fileData"], f"{path}.file_data")
         elif kind == "functionResponse" and not part["functionResponse"].get("name"):
-            yield FieldViolation(f"{path}.function_response.name", _empty_parameter("name"))
+            self._found(f"{path}.function_response.name", _empty_parameter("name"))
         elif kind == "functionCall" and not part["functionCall"].get("name"):
-            yield FieldViolation(f"{path}.function_call.name", _empty_parameter("name"))
+            self._found(f"{path}.function_call.name", _empty_parameter("name"))
 
-    def _mime(self, mime: str, path: str, *, inline: bool) -> Iterator[FieldViolation]:
+    def _mime(self, mime: str, path: str, *, inline: bool) -> None:
         if mime.lower() not in self.profile.mime_types:
-            yield FieldViolation(path, _unsupported_mime(mime))
+            self._found(path, _unsupported_mime(mime))
         else:
             self.media.add(mime.lower(), path, inline=inline)
 
-    def _blob(self, blob: Mapping[str, Any], path: str) -> Iterator[FieldViolation]:
+    def _blob(self, blob: Mapping[str, Any], path: str) -> None:
         mime = blob.get("mimeType", "")
         if not mime:
-            yield FieldViolation(f"{path}.mime_type", _empty_parameter("mimeType"))
+            self._found(f"{path}.mime_type", _empty_parameter("mimeType"))
         else:
-            yield from self._mime(mime, f"{path}.mime_type", inline=True)
+            self._mime(mime, f"{path}.mime_type", inline=True)
         data = blob.get("data", "")
         if not data:
-            yield FieldViolation(f"{path}.data", _empty_parameter("data"))
+            self._found(f"{path}.data", _empty_parameter("data"))
         elif _base64_size(data) > self.profile.inline_data_max_bytes:
-            yield FieldViolation(
+            self._found(
                 f"{path}.data",
                 f"Unable to submit request because the inline data is {_base64_size(data)} "
                 f"bytes but the maximum size is {_size(self.profile.inline_data_max_bytes)}. "
                 "Use fileData with a Cloud Storage URI for larger files. " + _LEARN_MORE,
             )
 
-    def _file_data(self, data: Mapping[str, Any], path: str) -> Iterator[FieldViolation]:
+    def _file_data(self, data: Mapping[str, Any], path: str) -> None:
         if not data.get("fileUri"):
-            yield FieldViolation(f"{path}.file_uri", _empty_parameter("fileUri"))
+            self._found(f"{path}.file_uri", _empty_parameter("fileUri"))
         mime = data.get("mimeType", "")
         if not mime:
-            yield FieldViolation(f"{path}.mime_type", _empty_parameter("mimeType"))
+            self._found(f"{path}.mime_type", _empty_parameter("mimeType"))
         else:
-            yield from self._mime(mime, f"{path}.mime_type", inline=False)
+            self._mime(mime, f"{path}.mime_type", inline=False)
 
-    def _media_counts(self) -> Iterator[FieldViolation]:
+    def _media_counts(self) -> None:
         limits = (
             ("images", self.profile.max_images, "images"),
             ("inline_images", self.profile.max_inline_images, "inline images (use fileData)"),
@@ -288,23 +292,23 @@ class _Checker:
         for kind, limit, noun in limits:
             count = getattr(self.media, kind)
             if limit is not None and count > limit:
-                yield FieldViolation(
+                self._found(
                     self.media.first_path.get(kind, "contents"),
                     f"Unable to submit request because it has {count} {noun} but the model "
                     f"{self.profile.family} supports at most {limit}. Remove some and try "
                     "again. " + _LEARN_MORE,
                 )
         if self.profile.media_exclusive and self.media.images and self.media.videos:
-            yield FieldViolation(
+            self._found(
                 self.media.first_path["videos"],
                 f"Unable to submit request because the model {self.profile.family} accepts "
                 "either images or a video in one request, not both. " + _LEARN_MORE,
             )
 
     # -- tools
-    def _tool(self, tool: Mapping[str, Any], path: str) -> Iterator[FieldViolation]:
+    def _tool(self, tool: Mapping[str, Any], path: str) -> None:
         if tool.get("functionDeclarations") and not self.profile.function_calling:
-            yield FieldViolation(
+            self._found(
                 f"{path}.function_declarations",
                 f"Unable to submit request because the model {self.profile.family} does not "
                 "support function calling. Remove functionDeclarations and try again. "
@@ -315,7 +319,7 @@ class _Checker:
             dpath = f"{path}.function_declarations[{d}]"
             name = decl.get("name", "")
             if not _FUNCTION_NAME.fullmatch(name):
-                yield FieldViolation(
+                self._found(
                     f"{dpath}.name",
                     f"Invalid function name {name!r}. Must start with a letter or an "
                     "underscore. Must be a-z, A-Z, 0-9, or contain underscores, dots, colons "
@@ -325,14 +329,14 @@ class _Checker:
             if params:
                 ptype = str(params.get("type", "")).upper()
                 if ptype != "OBJECT":
-                    yield FieldViolation(
+                    self._found(
                         f"{dpath}.parameters",
                         "Unable to submit request because function parameters schema should be "
                         "of type OBJECT. " + _LEARN_MORE,
                     )
                 for p, pname in enumerate(params.get("properties", {})):
                     if not _PARAMETER_NAME.fullmatch(pname):
-                        yield FieldViolation(
+                        self._found(
                             f"{dpath}.parameters.properties[{p}].key",
                             f"Invalid function parameter name {pname!r}. Must start with a "
                             "letter or an underscore. Must be a-z, A-Z, 0-9, or underscores "
@@ -340,7 +344,7 @@ class _Checker:
                         )
 
     # -- generation config
-    def _generation_config(self, gc: Mapping[str, Any]) -> Iterator[FieldViolation]:
+    def _generation_config(self, gc: Mapping[str, Any]) -> None:
         p = self.profile
         ranges: list[tuple[str, str, Range | None]] = [
             ("temperature", "temperature", p.temperature),
@@ -351,7 +355,7 @@ class _Checker:
         for name, proto, rng in ranges:
             value = gc.get(name)
             if value is not None and rng is not None and not rng.contains(value):
-                yield FieldViolation(f"generation_config.{proto}", _range_message(name, value, rng))
+                self._found(f"generation_config.{proto}", _range_message(name, value, rng))
         count = gc.get("candidateCount")
         if count is not None and not p.candidate_count.contains(count):
             if p.candidate_count.max <= 2:
@@ -361,30 +365,30 @@ class _Checker:
                 )
             else:
                 message = _range_message("candidateCount", count, p.candidate_count)
-            yield FieldViolation("generation_config.candidate_count", message)
+            self._found("generation_config.candidate_count", message)
         stops = gc.get("stopSequences", [])
         if len(stops) > p.max_stop_sequences:
-            yield FieldViolation(
+            self._found(
                 "generation_config.stop_sequences",
                 f"Unable to submit request because it has {len(stops)} stopSequences but the "
                 f"maximum is {p.max_stop_sequences}. Update the value and try again.",
             )
         mime = gc.get("responseMimeType")
         if mime and mime not in p.response_mime_types:
-            yield FieldViolation(
+            self._found(
                 "generation_config.response_mime_type",
                 _unsupported_mime(mime, "responseMimeType"),
             )
         thinking = gc.get("thinkingConfig", {})
         wants_thoughts = thinking.get("includeThoughts") or thinking.get("thinkingBudget", 0) > 0
         if wants_thoughts and not p.thinking:
-            yield FieldViolation(
+            self._found(
                 "generation_config.thinking_config",
                 f"Unable to submit request because the model {p.family} does not support "
                 "thinking. Remove thinkingConfig and try again. " + _LEARN_MORE,
             )
         if ("responseSchema" in gc or "responseJsonSchema" in gc) and not p.response_schema:
-            yield FieldViolation(
+            self._found(
                 "generation_config.response_schema",
                 f"Unable to submit request because the model {p.family} does not support "
                 "responseSchema. Remove responseSchema and try again. " + _LEARN_MORE,
