@@ -238,19 +238,29 @@ def _one_line(obj: Any) -> bytes:
     try:
         data = orjson.dumps(obj, option=_INDENTED_PLAIN)
     except (TypeError, orjson.JSONEncodeError):
-        data = b""
-    if not data or b"null" in data or b"e-" in data or b"0.0000" in data:
-        return _dumps(obj, separators=(",", ": ")).encode("utf-8")
+        return _json_line(obj)
+    # Joining lines creates none of the three sequences and removes none (a line never
+    # ends inside a token), so the shorter joined bytes are the ones searched.
     data = b"".join(map(bytes.lstrip, data.split(b"\n")))
+    if b"null" in data or b"e-" in data or b"0.0000" in data:
+        return _json_line(obj)
     return _escape_line_breakers(data)
 
 
-def encode_sse_event(obj: Any) -> bytes:
-    """One SSE event: ``data: `` + compact JSON on one line + CRLF CRLF."""
-    data = _one_line(obj)
-    if b"\n" in data or b"\r" in data:  # pragma: no cover - both encoders escape them
+def _json_line(obj: Any) -> bytes:
+    data = _dumps(obj, separators=(",", ": ")).encode("utf-8")
+    if b"\n" in data or b"\r" in data:  # pragma: no cover - json.dumps escapes both
         raise AssertionError("compact JSON spans lines")
-    return b"data: " + data + b"\r\n\r\n"
+    return data
+
+
+def encode_sse_event(obj: Any) -> bytes:
+    """One SSE event: ``data: `` + compact JSON on one line + CRLF CRLF.
+
+    The JSON has no raw CR or LF: orjson and json.dumps escape both inside strings, and the
+    orjson path has removed the only ones between tokens.
+    """
+    return b"data: " + _one_line(obj) + b"\r\n\r\n"
 
 
 def encode_pretty(obj: Any) -> bytes:
