@@ -400,16 +400,19 @@ async def _write_stream(
 ) -> None:
     await response.prepare(request)
     writer = framing.ArrayWriter()
-    faulty = any(
-        x is not None for x in (reply.error, reply.malformed_after, reply.disconnect_after)
+    encode = framing.encode_sse_event if fmt is framing.Framing.SSE else writer.item
+    delay = reply.chunk_delay
+    faulty = (
+        reply.error is not None
+        or reply.malformed_after is not None
+        or reply.disconnect_after is not None
     )
     for index, chunk in enumerate(reply.chunks):
-        if index and reply.chunk_delay:
-            await asyncio.sleep(reply.chunk_delay)
+        if index and delay:
+            await asyncio.sleep(delay)
         if faulty and await _interrupt(request, response, exchange, reply, index, fmt, writer):
             return
-        data = framing.encode_sse_event(chunk) if fmt is framing.Framing.SSE else writer.item(chunk)
-        await response.write(data)
+        await response.write(encode(chunk))
         exchange.chunks_sent = index + 1
     if faulty and await _interrupt(
         request, response, exchange, reply, len(reply.chunks), fmt, writer
