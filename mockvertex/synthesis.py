@@ -86,6 +86,9 @@ _MIN_WANTED_TOKENS = 8
 _MAX_WANTED_TOKENS = 200
 # Score band of each probability, lower bound inclusive.
 _BANDS = {"NEGLIGIBLE": (0.0, 0.1), "LOW": (0.1, 0.35), "MEDIUM": (0.35, 0.7), "HIGH": (0.7, 1.0)}
+# Per probability: its band's lower bound and width, and the severity it is paired with.
+_SCALES = {p: (low, high - low, "HARM_SEVERITY_" + p) for p, (low, high) in _BANDS.items()}
+_UNRATED = (0.0, 0.1 - 0.0, "HARM_SEVERITY_UNSPECIFIED")  # an unknown probability
 
 
 @dataclass(frozen=True)
@@ -338,16 +341,13 @@ def _error(spec: Mapping[str, Any], ctx: RequestContext) -> StatusError:
 def _rating(
     category: str, probability: str, unit: tuple[float, float], *, blocked: bool = False
 ) -> dict[str, Any]:
-    low, high = _BANDS.get(probability, (0.0, 0.1))
-    severity = (
-        "HARM_SEVERITY_" + probability if probability in _BANDS else "HARM_SEVERITY_UNSPECIFIED"
-    )
+    low, width, severity = _SCALES.get(probability, _UNRATED)
     rating: dict[str, Any] = {
         "category": category,
         "probability": probability,
-        "probabilityScore": round(low + (high - low) * unit[0], 8),
+        "probabilityScore": round(low + width * unit[0], 8),
         "severity": severity,
-        "severityScore": round(low + (high - low) * unit[1], 8),
+        "severityScore": round(low + width * unit[1], 8),
     }
     if blocked:
         rating["blocked"] = True
@@ -362,8 +362,8 @@ def _units(seed: bytes, count: int) -> list[tuple[float, float]]:
 
     One digest per reply: a seeded PRNG per rating cost more than the rest of a reply.
     """
-    words = [w / 2**32 for w in _WORDS.unpack(hashlib.sha256(seed).digest())]
-    return [(words[2 * i], words[2 * i + 1]) for i in range(count)]
+    words = _WORDS.unpack(hashlib.sha256(seed).digest())
+    return [(words[2 * i] / 2**32, words[2 * i + 1] / 2**32) for i in range(count)]
 
 
 def _ratings(seed: bytes, blocked: tuple[str, str] | None = None) -> list[dict[str, Any]]:
