@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from types import MappingProxyType
 from typing import Any, Literal
 
 from mockvertex import protojson, tokens
@@ -43,6 +44,8 @@ _PROTO_NAME = {
     "codeExecutionResult": "code_execution_result",
 }
 _ROLES = frozenset({"user", "model"})
+# Defaults for absent fields: shared and read-only, so a lookup allocates nothing.
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 _FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,127}$")
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -167,7 +170,7 @@ class _Checker:
 
     def check(self, req: Mapping[str, Any]) -> list[FieldViolation]:
         """Every violation of ``req``, in the order the checks meet them."""
-        contents = req.get("contents", [])
+        contents = req.get("contents", ())
         if not contents and not (self.method == "countTokens" and req.get("instances")):
             self._found(
                 "contents",
@@ -178,9 +181,9 @@ class _Checker:
             self._content(content, f"contents[{i}]", check_role=True)
         self._system_instruction(req.get("systemInstruction"))
         self._media_counts()
-        for t, tool in enumerate(req.get("tools", [])):
+        for t, tool in enumerate(req.get("tools", ())):
             self._tool(tool, f"tools[{t}]")
-        self._generation_config(req.get("generationConfig", {}))
+        self._generation_config(req.get("generationConfig", _NO_FIELDS))
         if self.method != "countTokens":
             count = tokens.request_tokens(req)
             if count > self.profile.input_token_limit:
@@ -196,7 +199,7 @@ class _Checker:
         role = content.get("role", "")
         if check_role and role and role.lower() not in _ROLES:
             self._found(f"{path}.role", "Please use a valid role: user, model.")
-        parts = content.get("parts", [])
+        parts = content.get("parts", ())
         if not parts:
             self._found(
                 f"{path}.parts",
@@ -315,7 +318,7 @@ class _Checker:
                 + _LEARN_MORE,
             )
             return
-        for d, decl in enumerate(tool.get("functionDeclarations", [])):
+        for d, decl in enumerate(tool.get("functionDeclarations", ())):
             dpath = f"{path}.function_declarations[{d}]"
             name = decl.get("name", "")
             if not _FUNCTION_NAME.fullmatch(name):
@@ -334,7 +337,7 @@ class _Checker:
                         "Unable to submit request because function parameters schema should be "
                         "of type OBJECT. " + _LEARN_MORE,
                     )
-                for p, pname in enumerate(params.get("properties", {})):
+                for p, pname in enumerate(params.get("properties", ())):
                     if not _PARAMETER_NAME.fullmatch(pname):
                         self._found(
                             f"{dpath}.parameters.properties[{p}].key",
@@ -366,7 +369,7 @@ class _Checker:
             else:
                 message = _range_message("candidateCount", count, p.candidate_count)
             self._found("generation_config.candidate_count", message)
-        stops = gc.get("stopSequences", [])
+        stops = gc.get("stopSequences", ())
         if len(stops) > p.max_stop_sequences:
             self._found(
                 "generation_config.stop_sequences",
@@ -379,7 +382,7 @@ class _Checker:
                 "generation_config.response_mime_type",
                 _unsupported_mime(mime, "responseMimeType"),
             )
-        thinking = gc.get("thinkingConfig", {})
+        thinking = gc.get("thinkingConfig", _NO_FIELDS)
         wants_thoughts = thinking.get("includeThoughts") or thinking.get("thinkingBudget", 0) > 0
         if wants_thoughts and not p.thinking:
             self._found(
