@@ -91,7 +91,6 @@ class FramingError(ValueError):
 # "json;enum-encoding=int"``), URL-encoded as ``%24alt=json%3Benum-encoding%3Dint``. No other
 # spelling of ``enum-encoding`` appears in api_core or the aiplatform transports.
 
-_ALT_KEYS = ("$alt", "alt")
 _ENUM_INT = "enum-encoding=int"
 
 
@@ -108,14 +107,16 @@ def _alt_error(value: str) -> InvalidArgument:
 
 def _alt(query: Mapping[str, str]) -> tuple[str | None, bool]:
     """The ``alt`` format (None when absent) and whether ``enum-encoding=int`` was given."""
-    if "alt" not in query and "$alt" not in query:
+    plain, dollar = "alt" in query, "$alt" in query
+    if not plain and not dollar:
         return None, False
-    values = {query[key] for key in _ALT_KEYS if key in query}
-    if len(values) > 1:
+    value = query["alt"] if plain else query["$alt"]
+    if plain and dollar and query["$alt"] != value:
         # Unconfirmed wording: no real response for conflicting alt/$alt was found.
-        shown = " and ".join(f'"{v}"' for v in sorted(values))
+        shown = " and ".join(f'"{v}"' for v in sorted((value, query["$alt"])))
         raise InvalidArgument(f"Conflicting values for query parameter 'alt': {shown}")
-    value = values.pop()
+    if value == "sse" or value == "json":  # the usual forms: no parameters to look at
+        return value, False
     fmt, *params = value.split(";")
     int_enums = False
     for param in params:
