@@ -1,7 +1,7 @@
 """Pure encode/decode of Vertex's response framings: unary JSON, SSE and the streamed JSON array.
 
 No I/O and no aiohttp: the server encodes with these functions and the client decodes with
-them, so both sides share one definition of the wire (see ``shared/notes/wire.md`` §2, §3).
+them, so both sides share one definition of the wire.
 
 What the real front end sends, byte for byte:
 
@@ -205,8 +205,9 @@ def _pretty(obj: Any) -> bytes:
 
     The standard library drops to its pure-Python encoder whenever ``indent`` is set (about
     50 us for a typical chunk); orjson writes the same bytes in about 1 us. It differs only
-    in spelling some floats (``0.00001`` for ``1e-05``, the same number) and refuses integers
-    beyond 64 bits and NaN, for which the standard library is used.
+    in spelling some floats (``0.00001`` for ``1e-05``, the same number) and in writing NaN
+    and infinities as ``null`` (request and reply data never hold them: request bodies are
+    refused with NaN); integers beyond 64 bits, which it refuses, go to the standard library.
     """
     try:
         data = orjson.dumps(obj, option=orjson.OPT_INDENT_2)

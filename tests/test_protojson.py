@@ -948,3 +948,10 @@ def test_a_valid_request_normalizes_to_a_schema_valid_fixed_point(
 def test_snake_case_input_normalizes_to_the_same_request(body: dict[str, Any]) -> None:
     snake = _snake_case(body)
     assert validate_request(snake, model=MODEL) == validate_request(body, model=MODEL)
+
+
+def test_integers_beyond_64_bits_keep_every_digit() -> None:
+    """The fast parser reads those as floats; bodies holding them take the exact path."""
+    for value in (-9_999_999_999_999_999_999, -(2**63) - 1, 2**64, 10**30):
+        assert decode_json(json.dumps({"a": value}).encode()) == {"a": value}
+        assert decode_json(json.dumps({"a": value})) == {"a": value}
