@@ -131,7 +131,8 @@ class MockState:
     profiles: ProfileRegistry
     book: ScenarioBook
     journal: Journal = field(init=False)
-    #: Exceptions that escaped a handler: a bug in the mock, re-raised by the pytest fixture.
+    #: Exceptions that escaped a handler: a bug in the mock, re-raised by
+    #: ``MockVertexServer.check()``.
     errors: list[BaseException] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -495,11 +496,14 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
         return _envelope_response(Internal(), framing.Framing.UNARY)
 
 
-def _method_not_allowed(method: str) -> StatusError:
-    class MethodNotAllowed(Unimplemented):
-        http_status = 405
+class _MethodNotAllowed(Unimplemented):
+    """A model method called with a verb other than POST (google.rpc has no 405 of its own)."""
 
-    return MethodNotAllowed(f"HTTP method {method} is not supported by this URL; use POST.")
+    http_status = 405
+
+
+def _method_not_allowed(method: str) -> StatusError:
+    return _MethodNotAllowed(f"HTTP method {method} is not supported by this URL; use POST.")
 
 
 # ---------------------------------------------------------------------------------------------
