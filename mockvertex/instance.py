@@ -82,6 +82,17 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
+def _string_for(rng: random.Random, schema: Mapping[str, Any]) -> str:
+    """A string within the schema's ``minLength``/``maxLength``, shaped by its ``format``."""
+    max_len = schema.get("maxLength")
+    return _string(
+        rng,
+        _int(schema.get("minLength"), 0),
+        None if max_len is None else _int(max_len, 64),
+        schema.get("format"),
+    )
+
+
 def _string(rng: random.Random, min_len: int, max_len: int | None, fmt: str | None) -> str:
     if fmt and fmt.lower() in _STRING_FORMATS:
         text = _STRING_FORMATS[fmt.lower()]
@@ -187,13 +198,7 @@ class _Vertex:
             return self.array(schema, depth)
         if kind == "OBJECT":
             return self.object(schema, depth)
-        max_len = schema.get("maxLength")
-        return _string(
-            rng,
-            _int(schema.get("minLength"), 0),
-            None if max_len is None else _int(max_len, 64),
-            schema.get("format"),
-        )
+        return _string_for(rng, schema)
 
     def array(self, schema: Mapping[str, Any], depth: int) -> list[Any]:
         low = _int(schema.get("minItems"), 0)
@@ -298,13 +303,7 @@ class _Json:
             return self.array(schema, depth)
         if kind == "object":
             return self.object(schema, depth)
-        max_len = schema.get("maxLength")
-        return _string(
-            rng,
-            _int(schema.get("minLength"), 0),
-            None if max_len is None else _int(max_len, 64),
-            schema.get("format"),
-        )
+        return _string_for(rng, schema)
 
     @staticmethod
     def kind(schema: Mapping[str, Any]) -> str:
