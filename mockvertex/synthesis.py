@@ -453,17 +453,25 @@ class _Synth:
         return out
 
     def usage(self, plan: _Plan) -> dict[str, Any]:
-        generated = [p for parts in plan.deltas for p in parts]
+        generated = [p for parts in plan.deltas for p in parts if not p.get("thought")]
         text = "".join(str(p["text"]) for p in generated if "text" in p)
         candidates = text_tokens(text) + sum(part_tokens(p) for p in generated if "text" not in p)
+        thoughts = sum(
+            text_tokens(str(p.get("text", "")))
+            for parts in plan.deltas
+            for p in parts
+            if p.get("thought")
+        )
         usage: dict[str, Any] = {
             "promptTokenCount": self.prompt_tokens,
             "candidatesTokenCount": candidates,
-            "totalTokenCount": self.prompt_tokens + candidates,
+            "totalTokenCount": self.prompt_tokens + candidates + thoughts,
             "trafficType": _TRAFFIC,
             "promptTokensDetails": self.prompt_details(),
             "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": candidates}],
         }
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
         if plan.usage:
             usage.update(_clone(dict(plan.usage)))
             if "totalTokenCount" not in plan.usage:
@@ -579,7 +587,13 @@ class _Synth:
         else:
             text, finish = self.cut(self.prose(_clamp(2 * self.prompt_tokens)), config)
             pieces = split_text(text)
-        return _Plan([[{"text": p}] for p in pieces if p], finish_reason=finish)
+        deltas: list[list[dict[str, Any]]] = [[{"text": p}] for p in pieces if p]
+        thinking = config.get("thinkingConfig") or {}
+        if thinking.get("includeThoughts") and self.profile.thinking:
+            # A thought summary first, as thinking models send it: a part marked thought.
+            summary = "**Planning the answer** " + self.prose(_MIN_WANTED_TOKENS)
+            deltas.insert(0, [{"text": summary, "thought": True}])
+        return _Plan(deltas, finish_reason=finish)
 
     def cut(self, text: str, config: Mapping[str, Any]) -> tuple[str, str]:
         """Apply stopSequences (cut before the first one, STOP) and the output token limit."""

@@ -764,3 +764,55 @@ def test_merge_keeps_first_prompt_feedback_and_candidate_indexes() -> None:
     assert merged["promptFeedback"] == {"blockReason": "OTHER"}
     assert [c["index"] for c in merged["candidates"]] == [0, 1]
     assert [c["content"]["parts"][0]["text"] for c in merged["candidates"]] == ["y", "x"]
+
+
+# ------------------------------------------------------------------ thought summaries
+
+
+def _thinking_reply(model: str, *, include: bool) -> Reply:
+    from mockvertex.profiles import ProfileRegistry
+
+    profile = ProfileRegistry.builtin().resolve(model)
+    config = {"thinkingConfig": {"includeThoughts": include, "thinkingBudget": 512}}
+    request = {"contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]}
+    c = RequestContext(
+        model, "streamGenerateContent", "v1", {**request, "generationConfig": config}
+    )
+    return render(None, c, profile, now=NOW)
+
+
+def test_include_thoughts_on_a_thinking_model_sends_a_thought_part_first() -> None:
+    reply = _thinking_reply("gemini-2.5-flash", include=True)
+    first = candidate(reply.chunks[0])["content"]["parts"]
+    assert first[0]["thought"] is True
+    assert first[0]["text"]
+    later = [
+        p
+        for chunk in reply.chunks[1:]
+        for p in candidate(chunk).get("content", {}).get("parts", [])
+    ]
+    assert later
+    assert not any(p.get("thought") for p in later)
+    usage = reply.chunks[-1]["usageMetadata"]
+    answer = "".join(p["text"] for p in later)
+    assert usage["thoughtsTokenCount"] == text_tokens(first[0]["text"])
+    assert usage["candidatesTokenCount"] == text_tokens(answer)
+    assert usage["totalTokenCount"] == (
+        usage["promptTokenCount"] + usage["candidatesTokenCount"] + usage["thoughtsTokenCount"]
+    )
+    merged = merge_chunks(reply.chunks)
+    parts = merged["candidates"][0]["content"]["parts"]
+    assert [bool(p.get("thought")) for p in parts] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("model", "include"), [("gemini-2.5-flash", False), ("gemini-2.0-flash", True)]
+)
+def test_no_thought_part_unless_asked_of_a_thinking_model(model: str, *, include: bool) -> None:
+    reply = _thinking_reply(model, include=include)
+    parts = [
+        p for chunk in reply.chunks for p in candidate(chunk).get("content", {}).get("parts", [])
+    ]
+    assert parts
+    assert not any(p.get("thought") for p in parts)
+    assert "thoughtsTokenCount" not in reply.chunks[-1]["usageMetadata"]
