@@ -138,6 +138,14 @@ class MockState:
     def __post_init__(self) -> None:
         self.journal = Journal(self.config.journal_limit)
 
+    @classmethod
+    def from_config(cls, config: ServerConfig) -> MockState:
+        """The state a fresh mock starts with: built-in plus configured profiles and scenarios."""
+        profiles = ProfileRegistry.builtin().with_files(*config.profile_files)
+        state = cls(config=config, profiles=profiles, book=ScenarioBook())
+        state.reset()
+        return state
+
     def reset(self) -> None:
         """Forget the journal and every scenario added at run time; reload the configured ones."""
         self.journal.clear()
@@ -567,9 +575,7 @@ def create_app(
     """The mock as an aiohttp application (serve it with any aiohttp runner)."""
     config = config or ServerConfig()
     if state is None:
-        profiles = ProfileRegistry.builtin().with_files(*config.profile_files)
-        state = MockState(config=config, profiles=profiles, book=ScenarioBook())
-        state.reset()
+        state = MockState.from_config(config)
     app = web.Application(middlewares=[_guard], client_max_size=config.max_body_bytes + 1024)
     app[STATE] = state
     base = "/{version}/projects/{project}/locations/{location}/publishers/{publisher}/models/{tail}"

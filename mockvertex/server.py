@@ -22,8 +22,7 @@ from aiohttp import web
 
 from mockvertex.app import Exchange, MockState, create_app
 from mockvertex.config import ServerConfig
-from mockvertex.profiles import ProfileRegistry
-from mockvertex.scenario import Scenario, ScenarioBook, load_builtin, load_scenario
+from mockvertex.scenario import Scenario, load_builtin, load_scenario
 
 __all__ = ["MockVertexServer"]
 
@@ -46,9 +45,7 @@ class MockVertexServer:
                 config = config.with_auth(overrides.pop("auth"))
             config = replace(config, **overrides)
         self.config = config
-        profiles = ProfileRegistry.builtin().with_files(*config.profile_files)
-        self.state = MockState(config=config, profiles=profiles, book=ScenarioBook())
-        self.state.reset()
+        self.state = MockState.from_config(config)
         self._extra = [_as_scenario(s) for s in scenarios]
         for scenario in self._extra:
             self.state.book.add(scenario)
