@@ -130,7 +130,7 @@ def _bare_app(canned: dict[str, _Canned]) -> web.Application:
 
 
 async def _serve(*, pin: bool) -> None:
-    from mockvertex.server import MockVertexServer
+    from mockvertex.server.runner import MockVertexServer
 
     pinned = pin_to_cpu(0) if pin else "not pinned"
     model, body = seed_request()

@@ -3,7 +3,7 @@
 A server subprocess runs ``MockVertexServer(auth="none")`` with one scenario: five text chunks
 (by default) with ``delay.betweenChunks`` of 1 s, forever. This process opens ``--streams``
 concurrent ``streamGenerateContent?alt=sse`` requests (in batches of 100, 20 ms apart), decodes
-every stream with ``mockvertex.framing.SSEDecoder`` and checks it got every chunk, in order,
+every stream with ``mockvertex.contract.wire.SSEDecoder`` and checks it got every chunk, in order,
 with a final ``finishReason``. Meanwhile it samples the server's VmRSS from
 ``/proc/<pid>/status`` every 50 ms. It reports RSS when idle (after one warm-up stream), at the
 peak, the difference per stream, and the most streams that were open at the same moment.
@@ -40,7 +40,7 @@ from _common import (
     watch_parent,
 )
 
-from mockvertex.framing import SSEDecoder
+from mockvertex.contract.wire import SSEDecoder
 
 BATCH = 100
 BATCH_PAUSE = 0.02
@@ -56,7 +56,7 @@ def _chunk_texts(count: int) -> list[str]:
 
 
 async def _serve(streams: int, chunks: int, delay: float) -> None:
-    from mockvertex.server import MockVertexServer
+    from mockvertex.server.runner import MockVertexServer
 
     fds = raise_fd_limit(streams + 256)
     pinned = pin_to_cpu(0)

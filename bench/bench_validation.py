@@ -4,7 +4,7 @@ Two requests: the seed doc's banana-bread request (gemini-1.0-pro) and a synthet
 with 20 function declarations (gemini-2.0-flash). For each, ops/s of:
 
 * ``json.loads`` of the request bytes: the floor, parsing alone;
-* ``mockvertex.validation.validate_request`` of the request bytes: parse, proto3-JSON walk,
+* ``mockvertex.contract.validation.validate_request`` of the request bytes: parse, proto3-JSON walk,
   normalization and the model's own checks;
 * ``jsonschema`` ``Draft202012Validator`` (built once) on ``json.loads`` of the *normalized* body;
 * ``fastjsonschema`` (compiled once) on ``json.loads`` of the normalized body.
@@ -31,9 +31,9 @@ from typing import Any
 import jsonschema
 from _common import pin_to_cpu, print_table, seed_request
 
-from mockvertex.instance import WORDS
-from mockvertex.resources import schema
-from mockvertex.validation import validate_request
+from mockvertex.contract.resources import schema
+from mockvertex.contract.validation import validate_request
+from mockvertex.engine.instance import WORDS
 
 TARGET_SEED_OPS = 5_000
 _PARAM_TYPES = ("STRING", "INTEGER", "NUMBER", "BOOLEAN", "ARRAY", "ENUM")

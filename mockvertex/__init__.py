@@ -1,26 +1,56 @@
 """mockvertex: a contract-testing mock server and conformance kit for the Vertex AI Gemini API.
 
-The public API is exactly what ``__all__`` lists.
+The public API is exactly what ``__all__`` lists. Names are imported on first use (PEP 562),
+so ``import mockvertex`` loads neither aiohttp nor the server: a client or a validator that
+only needs the contract stays light.
 """
 
-from mockvertex.config import ServerConfig
-from mockvertex.errors import (
-    DataFileError,
-    DeadlineExceeded,
-    FieldViolation,
-    Internal,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    StatusError,
-    Unauthenticated,
-    Unavailable,
-)
-from mockvertex.profiles import ModelProfile, ProfileRegistry
-from mockvertex.scenario import Scenario, load_scenario
-from mockvertex.server import MockVertexServer
-from mockvertex.validation import validate_request
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mockvertex.config import ServerConfig
+    from mockvertex.contract.errors import (
+        DataFileError,
+        DeadlineExceeded,
+        FieldViolation,
+        Internal,
+        InvalidArgument,
+        NotFound,
+        PermissionDenied,
+        ResourceExhausted,
+        StatusError,
+        Unauthenticated,
+        Unavailable,
+    )
+    from mockvertex.contract.profiles import ModelProfile, ProfileRegistry
+    from mockvertex.contract.validation import validate_request
+    from mockvertex.engine.scenario import Scenario, load_scenario
+    from mockvertex.server.runner import MockVertexServer
+
+#: Where each public name lives.
+_HOMES = {
+    "ServerConfig": "mockvertex.config",
+    "DataFileError": "mockvertex.contract.errors",
+    "DeadlineExceeded": "mockvertex.contract.errors",
+    "FieldViolation": "mockvertex.contract.errors",
+    "Internal": "mockvertex.contract.errors",
+    "InvalidArgument": "mockvertex.contract.errors",
+    "NotFound": "mockvertex.contract.errors",
+    "PermissionDenied": "mockvertex.contract.errors",
+    "ResourceExhausted": "mockvertex.contract.errors",
+    "StatusError": "mockvertex.contract.errors",
+    "Unauthenticated": "mockvertex.contract.errors",
+    "Unavailable": "mockvertex.contract.errors",
+    "ModelProfile": "mockvertex.contract.profiles",
+    "ProfileRegistry": "mockvertex.contract.profiles",
+    "validate_request": "mockvertex.contract.validation",
+    "Scenario": "mockvertex.engine.scenario",
+    "load_scenario": "mockvertex.engine.scenario",
+    "MockVertexServer": "mockvertex.server.runner",
+}
 
 __all__ = [
     "DataFileError",
@@ -43,3 +73,16 @@ __all__ = [
     "validate_request",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mockvertex' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

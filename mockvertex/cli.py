@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from mockvertex.errors import DataFileError, StatusError
-from mockvertex.validation import API_VERSIONS, METHODS
+from mockvertex.contract.errors import DataFileError, StatusError
+from mockvertex.contract.validation import API_VERSIONS, METHODS
 
 __all__ = ["main"]
 
@@ -79,8 +79,8 @@ def _read(name: str, stdin: TextIO) -> bytes:
 
 
 def _validate(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
-    from mockvertex.profiles import ProfileRegistry
-    from mockvertex.validation import validate_request
+    from mockvertex.contract.profiles import ProfileRegistry
+    from mockvertex.contract.validation import validate_request
 
     try:
         registry = ProfileRegistry.builtin().with_files(*args.profiles)
@@ -154,8 +154,8 @@ def main(
 
 def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from mockvertex.config import ServerConfig, parse_auth
-    from mockvertex.resources import builtin_scenario_names
-    from mockvertex.server import MockVertexServer
+    from mockvertex.contract.resources import builtin_scenario_names
+    from mockvertex.server.runner import MockVertexServer
 
     try:
         auth, token = parse_auth(args.auth)
@@ -182,7 +182,7 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except OSError as exc:
         print(f"mockvertex: error: cannot listen on {args.host}:{args.port}: {exc}", file=err)
         return EXIT_USAGE
-    from mockvertex.adc import write_adc_file
+    from mockvertex.server.adc import write_adc_file
 
     credentials = write_adc_file(server.url)
     print(f"mockvertex serving the Vertex AI Gemini API on {server.url}", file=out)

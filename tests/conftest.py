@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from mockvertex.server import MockVertexServer
+from mockvertex.server.runner import MockVertexServer
 
 _SECRET_HEADERS = ("authorization", "x-goog-api-key")
 _SECRET_QUERY = "key"

@@ -11,8 +11,8 @@ import google.auth.transport.requests
 import pytest
 from google.auth import external_account_authorized_user
 
-from mockvertex.adc import adc_info, write_adc_file
-from mockvertex.server import MockVertexServer
+from mockvertex.server.adc import adc_info, write_adc_file
+from mockvertex.server.runner import MockVertexServer
 
 
 def test_adc_info_points_at_the_mock_and_holds_no_real_secret() -> None:

@@ -15,9 +15,9 @@ import yarl
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from mockvertex import framing
-from mockvertex.app import STATE, create_app
 from mockvertex.config import ServerConfig
+from mockvertex.contract import wire
+from mockvertex.server.app import STATE, create_app
 
 MakeClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 Client = TestClient[web.Request, web.Application]
@@ -91,7 +91,7 @@ def split_array(raw: bytes) -> list[dict[str, Any]]:
     for piece in pieces:
         assert piece.startswith(b"{\n  ")
         assert piece.endswith(b"\n}")
-    decoder = framing.ArrayDecoder()
+    decoder = wire.ArrayDecoder()
     items = decoder.feed(raw) + decoder.close()
     assert decoder.bytes_after_close == 0
     assert items == [json.loads(p) for p in pieces]
@@ -100,7 +100,7 @@ def split_array(raw: bytes) -> list[dict[str, Any]]:
 
 def split_sse(raw: bytes) -> list[dict[str, Any]]:
     assert SSE_BODY.match(raw), raw[:200]
-    decoder = framing.SSEDecoder()
+    decoder = wire.SSEDecoder()
     events = decoder.feed(raw) + decoder.close()
     assert decoder.separators_seen == {b"\r\n\r\n"}
     assert decoder.comments == 0
@@ -352,8 +352,8 @@ async def test_malformed_body_is_400_envelope(client: Client) -> None:
 # A real stream
 
 
-def decoder_for(mode: str) -> framing.SSEDecoder | framing.ArrayDecoder:
-    return framing.SSEDecoder() if mode == "sse" else framing.ArrayDecoder()
+def decoder_for(mode: str) -> wire.SSEDecoder | wire.ArrayDecoder:
+    return wire.SSEDecoder() if mode == "sse" else wire.ArrayDecoder()
 
 
 def query_for(mode: str) -> str:
@@ -642,7 +642,7 @@ async def test_disconnect_after_n_chunks(client: Client, mode: str) -> None:
         await read_all()
     assert text_of(received) == "ab"
     if mode == "array":  # no closing "]" was ever sent
-        with pytest.raises(framing.FramingError, match="Unfinished stream"):
+        with pytest.raises(wire.FramingError, match="Unfinished stream"):
             decoder.close()
     exchange = client.app[STATE].journal.entries()[-1]
     assert exchange.outcome == "disconnected"
@@ -680,13 +680,13 @@ async def test_malformed_frame(client: Client, mode: str) -> None:
     if mode == "sse":
         good, bad, tail = raw.split(b"\r\n\r\n")
         assert tail == b""
-        assert text_of(framing.decode_sse(good + b"\r\n\r\n")) == "a"
-        with pytest.raises(framing.FramingError):
-            framing.decode_sse(bad + b"\r\n\r\n")
+        assert text_of(wire.decode_sse(good + b"\r\n\r\n")) == "a"
+        with pytest.raises(wire.FramingError):
+            wire.decode_sse(bad + b"\r\n\r\n")
     else:
-        decoder = framing.ArrayDecoder()
+        decoder = wire.ArrayDecoder()
         assert text_of(decoder.feed(raw)) == "a"
-        with pytest.raises(framing.FramingError, match="Unfinished stream"):
+        with pytest.raises(wire.FramingError, match="Unfinished stream"):
             decoder.close()
     assert client.app[STATE].journal.entries()[-1].outcome == "malformed"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mockvertex import framing
+from mockvertex.contract import wire
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -86,11 +86,11 @@ def test_bare_server_writes_the_mock_bytes_in_the_mock_pieces(
     bench_server = importlib.import_module("bench_server")
 
     chunks = [{"candidates": [{"content": {"parts": [{"text": t}]}}]} for t in ("a", "{b}", "c")]
-    sse = b"".join(framing.encode_sse_event(c) for c in chunks)
+    sse = b"".join(wire.encode_sse_event(c) for c in chunks)
     sse_pieces = bench_server._split_sse(sse)
-    assert sse_pieces == [framing.encode_sse_event(c) for c in chunks]
-    array = framing.encode_array(chunks)
+    assert sse_pieces == [wire.encode_sse_event(c) for c in chunks]
+    array = wire.encode_array(chunks)
     pieces = bench_server._split_array(array)
-    writer = framing.ArrayWriter()
+    writer = wire.ArrayWriter()
     assert pieces == [*(writer.item(c) for c in chunks), writer.close()]
     assert json.loads(b"".join(pieces)) == chunks

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from mockvertex.cli import main
-from mockvertex.errors import StatusError
-from mockvertex.validation import validate_request
+from mockvertex.contract.errors import StatusError
+from mockvertex.contract.validation import validate_request
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = ROOT / "fixtures" / "requests"

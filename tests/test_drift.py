@@ -17,7 +17,7 @@ from typing import Any
 import googleapiclient  # type: ignore[import-untyped]
 import pytest
 
-from mockvertex import resources
+from mockvertex.contract import resources
 
 VERSIONS = {"v1": "GoogleCloudAiplatformV1", "v1beta1": "GoogleCloudAiplatformV1beta1"}
 ROOTS = {

@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from mockvertex import resources
-from mockvertex.scenario import RequestContext, ScenarioBook, load_builtin, load_scenario
+from mockvertex.contract import resources
+from mockvertex.engine.scenario import RequestContext, ScenarioBook, load_builtin, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO_FILES = sorted(

@@ -9,7 +9,7 @@ import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mockvertex.instance import (
+from mockvertex.engine.instance import (
     WORDS,
     JsonSchema,
     json_schema_instance,

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 _PROBE = """
 import json, sys
 import mockvertex
-from mockvertex import resources
+from mockvertex.contract import resources
 schema = resources.schema("v1/GenerateContentRequest.schema.json")
 status = resources.schema("Status.schema.json")
 manifest = resources.schema("MANIFEST.json")

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockvertex import resources
-from mockvertex.errors import DataFileError, NotFound
-from mockvertex.profiles import ModelProfile, ProfileRegistry, Range
+from mockvertex.contract import resources
+from mockvertex.contract.errors import DataFileError, NotFound
+from mockvertex.contract.profiles import ModelProfile, ProfileRegistry, Range
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "profiles"
 MODELS_FILE = Path(__file__).resolve().parent.parent / "mockvertex" / "schemas" / "models.json"

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockvertex import resources
-from mockvertex.errors import FieldViolation, InvalidArgument
-from mockvertex.protojson import (
+from mockvertex.contract import resources
+from mockvertex.contract.errors import FieldViolation, InvalidArgument
+from mockvertex.contract.protojson import (
     MessageType,
     compile_schema,
     decode_json,
@@ -24,7 +24,7 @@ from mockvertex.protojson import (
     message_type,
     parse_message,
 )
-from mockvertex.validation import validate_request
+from mockvertex.contract.validation import validate_request
 
 MODEL = "gemini-2.0-flash"
 PAYLOAD = "Invalid JSON payload received."

@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockvertex.app import STATE, create_app
 from mockvertex.config import ServerConfig
-from mockvertex.server import MockVertexServer
+from mockvertex.server.app import STATE, create_app
+from mockvertex.server.runner import MockVertexServer
 
 MODEL = "gemini-2.0-flash"
 AUTH = {"Authorization": "Bearer robust-token"}

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from mockvertex import resources
-from mockvertex.errors import DataFileError
-from mockvertex.scenario import (
+from mockvertex.contract import resources
+from mockvertex.contract.errors import DataFileError
+from mockvertex.engine.scenario import (
     RequestContext,
     Scenario,
     ScenarioBook,

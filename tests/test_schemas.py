@@ -14,7 +14,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 from jsonschema import Draft202012Validator
 
-from mockvertex import resources
+from mockvertex.contract import resources
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO / "mockvertex" / "schemas"
@@ -340,7 +340,7 @@ def test_a_broken_chunk_fails_validation() -> None:
 
 
 def test_status_envelope_matches_the_error_family() -> None:
-    from mockvertex.errors import FieldViolation, InvalidArgument, NotFound
+    from mockvertex.contract.errors import FieldViolation, InvalidArgument, NotFound
 
     validator = _validator("Status.schema.json")
     invalid = InvalidArgument(violations=[FieldViolation("contents", "required")])

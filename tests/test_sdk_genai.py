@@ -20,8 +20,8 @@ from google import genai
 from google.genai import errors, types
 from scenario_builders import fail, say, scenario
 
-from mockvertex.adc import write_adc_file
-from mockvertex.server import MockVertexServer
+from mockvertex.server.adc import write_adc_file
+from mockvertex.server.runner import MockVertexServer
 
 MODEL = "gemini-2.0-flash"
 PROJECT = "p"

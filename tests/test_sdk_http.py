@@ -17,8 +17,8 @@ import pytest
 import requests
 from scenario_builders import say
 
-from mockvertex import framing
-from mockvertex.server import MockVertexServer
+from mockvertex.contract import wire
+from mockvertex.server.runner import MockVertexServer
 
 MODEL = "gemini-2.0-flash"
 AUTH = {"Authorization": "Bearer seed-client-token", "Content-Type": "application/json"}
@@ -86,10 +86,10 @@ def test_accept_event_stream_without_alt_still_gets_the_json_array(
     assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
     assert response.content.startswith(b"[{")
     assert response.content.endswith(b"\n]")
-    chunks = framing.decode_array(response.content)
+    chunks = wire.decode_array(response.content)
     assert len(chunks) >= 2
     assert _text(chunks) == ANSWER
-    assert response.content == framing.encode_array(chunks)
+    assert response.content == wire.encode_array(chunks)
     (exchange,) = mock.journal()
     assert exchange.framing == "array"
     assert exchange.headers["Accept"] == "text/event-stream"
@@ -106,8 +106,8 @@ def test_alt_sse_gets_crlf_separated_data_events(mock: MockVertexServer) -> None
         assert event.startswith(b"data: {")
         assert event.count(b"\n") == 2  # only the ones in the final CRLF CRLF
         payload = json.loads(event[len(b"data: ") : -4])
-        assert event == framing.encode_sse_event(payload)
-    chunks = framing.decode_sse(response.content)
+        assert event == wire.encode_sse_event(payload)
+    chunks = wire.decode_sse(response.content)
     assert _text(chunks) == ANSWER
     assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
     assert all("finishReason" not in c["candidates"][0] for c in chunks[:-1])
@@ -116,7 +116,7 @@ def test_alt_sse_gets_crlf_separated_data_events(mock: MockVertexServer) -> None
 def test_streamed_response_arrives_incrementally_through_iter_content(
     mock: MockVertexServer,
 ) -> None:
-    decoder = framing.SSEDecoder()
+    decoder = wire.SSEDecoder()
     chunks: list[Any] = []
     with requests.post(
         mock.url_for(MODEL, "streamGenerateContent") + "?alt=sse",
@@ -150,7 +150,7 @@ def test_unary_body_is_pretty_printed_json(mock: MockVertexServer) -> None:
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
-    assert response.content == framing.encode_unary(response.json())
+    assert response.content == wire.encode_unary(response.json())
     assert response.content.startswith(b'{\n  "candidates": [')
 
 
@@ -204,12 +204,12 @@ def test_seed_sample_requests_reproduce_the_seed_chunks(mock: MockVertexServer, 
 
     assert response.status_code == 200, response.text
     if seed["framing"] == "sse":
-        assert framing.decode_sse(response.content) == seed["chunks"]
-        expected = b"".join(framing.encode_sse_event(c) for c in seed["chunks"])
+        assert wire.decode_sse(response.content) == seed["chunks"]
+        expected = b"".join(wire.encode_sse_event(c) for c in seed["chunks"])
         assert response.content == expected
     else:
-        assert framing.decode_array(response.content) == seed["chunks"]
-        assert response.content == framing.encode_array(seed["chunks"])
+        assert wire.decode_array(response.content) == seed["chunks"]
+        assert response.content == wire.encode_array(seed["chunks"])
     (exchange,) = mock.journal()
     assert exchange.scenario == SEED_SCENARIOS[name]
     assert exchange.framing == seed["framing"]
@@ -252,8 +252,8 @@ def test_curl_streams_sse(mock: MockVertexServer) -> None:
     )
 
     events = _split_events(done.stdout)
-    assert all(e == framing.encode_sse_event(json.loads(e[6:-4])) for e in events)
-    assert _text(framing.decode_sse(done.stdout)) == ANSWER
+    assert all(e == wire.encode_sse_event(json.loads(e[6:-4])) for e in events)
+    assert _text(wire.decode_sse(done.stdout)) == ANSWER
     (exchange,) = mock.journal()
     assert exchange.headers["User-Agent"].startswith("curl/")
     assert exchange.request == QUESTION

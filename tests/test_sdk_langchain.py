@@ -14,7 +14,7 @@ from langchain_core.tools import tool
 from langchain_google_vertexai import ChatVertexAI
 from scenario_builders import fail, say, scenario
 
-from mockvertex.server import MockVertexServer
+from mockvertex.server.runner import MockVertexServer
 
 # ChatVertexAI announces its own deprecation (in favour of langchain-google-genai) with a
 # stacklevel that blames the caller, i.e. this module; the class still works and is what

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from scenario_builders import fail, say
 
-from mockvertex.server import MockVertexServer
+from mockvertex.server.runner import MockVertexServer
 
 PROJECT = "p"
 LOCATION = "us-central1"

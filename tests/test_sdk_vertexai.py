@@ -31,7 +31,7 @@ from vertexai.generative_models import (
     Tool,
 )
 
-from mockvertex.server import MockVertexServer
+from mockvertex.server.runner import MockVertexServer
 
 MODEL = "gemini-2.0-flash"
 PROJECT = "p"

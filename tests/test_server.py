@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-import mockvertex.app
+import mockvertex.server.app
 from mockvertex.config import ServerConfig
-from mockvertex.scenario import load_builtin
-from mockvertex.server import MockVertexServer
+from mockvertex.engine.scenario import load_builtin
+from mockvertex.server.runner import MockVertexServer
 
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Tell me about rivers"}]}]}
 AUTH = {"Authorization": "Bearer server-test", "Content-Type": "application/json"}
@@ -239,7 +239,7 @@ def test_check_reraises_a_handler_bug(
     caplog.set_level(logging.ERROR, logger="mockvertex")
     with MockVertexServer() as server:
         server.check()  # nothing yet
-        monkeypatch.setattr(mockvertex.app, "render", broken)
+        monkeypatch.setattr(mockvertex.server.app, "render", broken)
         status, body = post(server, server.url_for("gemini-2.0-flash"))
         assert status == 500
         assert body == {

@@ -14,9 +14,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_instance import vertex_schemas, vertex_to_json_schema  # tests/ is on sys.path
 
-from mockvertex.errors import Internal, ResourceExhausted, Unavailable
-from mockvertex.scenario import RequestContext, load_builtin
-from mockvertex.synthesis import (
+from mockvertex.contract.errors import Internal, ResourceExhausted, Unavailable
+from mockvertex.contract.tokens import part_tokens, request_tokens, text_tokens
+from mockvertex.engine.scenario import RequestContext, load_builtin
+from mockvertex.engine.synthesis import (
     BLOCKING_FINISH_REASONS,
     HARM_CATEGORIES,
     Reply,
@@ -25,7 +26,6 @@ from mockvertex.synthesis import (
     render,
     split_text,
 )
-from mockvertex.tokens import part_tokens, request_tokens, text_tokens
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
 PROFILE: Any = SimpleNamespace(
@@ -506,7 +506,7 @@ def test_default_respects_max_output_tokens(prompt: str, limit: int) -> None:
 
 
 def test_works_with_a_real_profile() -> None:
-    from mockvertex.profiles import ProfileRegistry
+    from mockvertex.contract.profiles import ProfileRegistry
 
     profile = ProfileRegistry.builtin().resolve("gemini-1.0-pro")
     reply = render(None, ctx(generationConfig={"maxOutputTokens": 5}), profile, now=NOW)
@@ -770,7 +770,7 @@ def test_merge_keeps_first_prompt_feedback_and_candidate_indexes() -> None:
 
 
 def _thinking_reply(model: str, *, include: bool) -> Reply:
-    from mockvertex.profiles import ProfileRegistry
+    from mockvertex.contract.profiles import ProfileRegistry
 
     profile = ProfileRegistry.builtin().resolve(model)
     config = {"thinkingConfig": {"includeThoughts": include, "thinkingBudget": 512}}

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from mockvertex import tokens
-from mockvertex.errors import FieldViolation, InvalidArgument, NotFound
-from mockvertex.profiles import ProfileRegistry
-from mockvertex.validation import METHODS, validate_request
+from mockvertex.contract import tokens
+from mockvertex.contract.errors import FieldViolation, InvalidArgument, NotFound
+from mockvertex.contract.profiles import ProfileRegistry
+from mockvertex.contract.validation import METHODS, validate_request
 
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 LEARN_MORE = (

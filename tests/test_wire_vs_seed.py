@@ -15,7 +15,7 @@ import googleapiclient  # type: ignore[import-untyped]
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-from mockvertex import resources
+from mockvertex.contract import resources
 
 REQUEST = "v1/GenerateContentRequest.schema.json"
 CHUNK = "v1/GenerateContentStreamChunk.schema.json"

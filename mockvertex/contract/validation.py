@@ -20,9 +20,9 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any, Literal
 
-from mockvertex import protojson, tokens
-from mockvertex.errors import FieldViolation, InvalidArgument
-from mockvertex.profiles import ModelProfile, ProfileRegistry, Range
+from mockvertex.contract import protojson, tokens
+from mockvertex.contract.errors import FieldViolation, InvalidArgument
+from mockvertex.contract.profiles import ModelProfile, ProfileRegistry, Range
 
 __all__ = ["METHODS", "Method", "validate_request"]
 

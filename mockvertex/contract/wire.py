@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from mockvertex.errors import InvalidArgument, StatusError
+from mockvertex.contract.errors import InvalidArgument, StatusError
 
 __all__ = [
     "ArrayDecoder",

@@ -36,8 +36,8 @@ from typing import Any
 
 import orjson
 
-from mockvertex import resources
-from mockvertex.errors import FieldViolation, InvalidArgument
+from mockvertex.contract import resources
+from mockvertex.contract.errors import FieldViolation, InvalidArgument
 
 __all__ = [
     "MessageType",

@@ -8,7 +8,8 @@ Every chunk has Vertex's shape::
 
 Text is delta-only. Only the last chunk has ``finishReason``, ``safetyRatings``,
 ``citationMetadata`` and the full ``usageMetadata`` (prompt/candidates/total counts from
-:mod:`mockvertex.tokens`, so ``promptTokenCount`` always equals countTokens' ``totalTokens``).
+:mod:`mockvertex.contract.tokens`, so ``promptTokenCount`` always equals countTokens'
+``totalTokens``).
 A blocking finish reason (SAFETY, RECITATION, ...) comes in a last chunk of its own whose
 candidate has no content. A blocked prompt is one chunk with ``promptFeedback`` and no
 ``candidates``.
@@ -35,18 +36,18 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mockvertex.errors import StatusError, error_class_for
-from mockvertex.instance import WORDS, json_schema_instance, seeded_random, vertex_instance
-from mockvertex.tokens import (
+from mockvertex.contract.errors import StatusError, error_class_for
+from mockvertex.contract.tokens import (
     billable_characters,
     part_tokens,
     request_tokens,
     text_tokens,
 )
+from mockvertex.engine.instance import WORDS, json_schema_instance, seeded_random, vertex_instance
 
 if TYPE_CHECKING:
-    from mockvertex.profiles import ModelProfile
-    from mockvertex.scenario import RequestContext
+    from mockvertex.contract.profiles import ModelProfile
+    from mockvertex.engine.scenario import RequestContext
 
 __all__ = [
     "BLOCKING_FINISH_REASONS",

@@ -1,4 +1,4 @@
-"""Tests for mockvertex.framing: exact bytes, round trips, strictness, and the real SDK parsers."""
+"""Tests for mockvertex.contract.wire: exact bytes, round trips, strictness, real SDK parsers."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from google.protobuf import json_format, struct_pb2  # type: ignore[import-untyp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mockvertex.errors import InvalidArgument, ResourceExhausted
-from mockvertex.framing import (
+from mockvertex.contract.errors import InvalidArgument, ResourceExhausted
+from mockvertex.contract.wire import (
     ArrayDecoder,
     ArrayWriter,
     Framing,

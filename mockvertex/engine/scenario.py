@@ -24,8 +24,8 @@ from typing import Any
 
 import jsonschema
 
-from mockvertex import resources
-from mockvertex.errors import DataFileError
+from mockvertex.contract import resources
+from mockvertex.contract.errors import DataFileError
 
 __all__ = [
     "METHODS",

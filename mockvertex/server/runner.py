@@ -20,9 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
-from mockvertex.app import Exchange, MockState, create_app
 from mockvertex.config import ServerConfig
-from mockvertex.scenario import Scenario, load_builtin, load_scenario
+from mockvertex.engine.scenario import Scenario, load_builtin, load_scenario
+from mockvertex.server.app import Exchange, MockState, create_app
 
 __all__ = ["MockVertexServer"]
 

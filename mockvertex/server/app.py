@@ -4,7 +4,7 @@ A generation request flows: route -> auth -> body -> ``validation`` -> ``scenari
 the step) -> ``synthesis`` (build the chunks) -> ``framing`` (encode) -> the socket. Handlers
 hold no payload logic; everything they send comes from those modules.
 
-Run it directly with ``python -m aiohttp.web -H 127.0.0.1 -P 8080 mockvertex.app:init_app``.
+Run it directly with ``python -m aiohttp.web -H 127.0.0.1 -P 8080 mockvertex.server.app:init_app``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from mockvertex import framing, protojson
 from mockvertex.config import ServerConfig
-from mockvertex.errors import (
+from mockvertex.contract import protojson, wire
+from mockvertex.contract.errors import (
     DataFileError,
     Internal,
     InvalidArgument,
@@ -31,10 +31,10 @@ from mockvertex.errors import (
     Unauthenticated,
     Unimplemented,
 )
-from mockvertex.profiles import ProfileRegistry
-from mockvertex.scenario import RequestContext, ScenarioBook, load_builtin, load_scenario
-from mockvertex.synthesis import Reply, merge_chunks, render
-from mockvertex.validation import METHODS, validate_request
+from mockvertex.contract.profiles import ProfileRegistry
+from mockvertex.contract.validation import METHODS, validate_request
+from mockvertex.engine.scenario import RequestContext, ScenarioBook, load_builtin, load_scenario
+from mockvertex.engine.synthesis import Reply, merge_chunks, render
 
 __all__ = [
     "STATE",
@@ -60,12 +60,12 @@ _JSON = "application/json; charset=UTF-8"
 # Response headers that never change (aiohttp copies them into each response's own dict).
 _JSON_HEADERS = {**_GFE_HEADERS, "Content-Type": _JSON}
 _STREAM_HEADERS = {
-    framing.Framing.SSE: {
+    wire.Framing.SSE: {
         **_GFE_HEADERS,
-        "Content-Type": framing.Framing.SSE.content_type,
+        "Content-Type": wire.Framing.SSE.content_type,
         "Content-Disposition": "attachment",
     },
-    framing.Framing.ARRAY: {**_GFE_HEADERS, "Content-Type": framing.Framing.ARRAY.content_type},
+    wire.Framing.ARRAY: {**_GFE_HEADERS, "Content-Type": wire.Framing.ARRAY.content_type},
 }
 _CREDENTIALS_MISSING = (
     "Request is missing required authentication credential. Expected OAuth 2 access token, "
@@ -174,13 +174,13 @@ def _configured_scenarios(config: ServerConfig) -> list[Any]:
 # Responses
 
 
-def _envelope_response(error: StatusError, fmt: framing.Framing) -> web.Response:
+def _envelope_response(error: StatusError, fmt: wire.Framing) -> web.Response:
     headers = {**_GFE_HEADERS, **error.headers}
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="https://accounts.google.com/"'
     return web.Response(
         status=error.http_status,
-        body=framing.encode_error(error, fmt),
+        body=wire.encode_error(error, fmt),
         content_type=None,
         headers={**headers, "Content-Type": _JSON},
     )
@@ -262,7 +262,7 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
     )
     state.journal.add(exchange)
     request[_EXCHANGE] = exchange
-    fmt = framing.Framing.UNARY
+    fmt = wire.Framing.UNARY
     if request.method != "POST":
         exchange.status, exchange.outcome = 405, "error"
         return _envelope_response(_method_not_allowed(request.method), fmt)
@@ -274,11 +274,11 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
             target.rpc,
         )
         if target.rpc == "streamGenerateContent":
-            fmt = framing.Framing.ARRAY  # what a bad alt is answered in, as Google does
-            mode = framing.stream_mode(request.query)
+            fmt = wire.Framing.ARRAY  # what a bad alt is answered in, as Google does
+            mode = wire.stream_mode(request.query)
             fmt, int_enums = mode.framing, mode.int_enums
         else:
-            int_enums = framing.unary_int_enums(request.query)
+            int_enums = wire.unary_int_enums(request.query)
         exchange.framing = fmt.value
         _check_auth(request, state, target)
         raw = await _read_body(request, state.config.max_body_bytes)
@@ -307,7 +307,7 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
         if int_enums:
             answer = "CountTokensResponse" if counting else "GenerateContentResponse"
             reply = _with_int_enums(reply, protojson.message_type(f"{target.api_version}/{answer}"))
-        if fmt is framing.Framing.UNARY:
+        if fmt is wire.Framing.UNARY:
             return await _send_unary(request, exchange, reply, counting=counting)
         return await _send_stream(request, exchange, reply, fmt)
     except StatusError as error:
@@ -351,7 +351,7 @@ async def _send_unary(
         return web.Response()
     exchange.status, exchange.outcome, exchange.chunks_sent = 200, "ok", 1
     return web.Response(
-        body=framing.encode_unary(reply.chunks[0] if counting else merge_chunks(reply.chunks)),
+        body=wire.encode_unary(reply.chunks[0] if counting else merge_chunks(reply.chunks)),
         headers=_JSON_HEADERS,
     )
 
@@ -372,7 +372,7 @@ def _drop(request: web.Request, exchange: Exchange) -> None:
 
 
 async def _send_stream(
-    request: web.Request, exchange: Exchange, reply: Reply, fmt: framing.Framing
+    request: web.Request, exchange: Exchange, reply: Reply, fmt: wire.Framing
 ) -> web.StreamResponse:
     if reply.first_byte_delay:
         await asyncio.sleep(reply.first_byte_delay)
@@ -384,7 +384,7 @@ async def _send_stream(
             **_GFE_HEADERS,
             **reply.headers,
             "Content-Type": fmt.content_type,
-            **({"Content-Disposition": "attachment"} if fmt is framing.Framing.SSE else {}),
+            **({"Content-Disposition": "attachment"} if fmt is wire.Framing.SSE else {}),
         }
     response = web.StreamResponse(status=200, headers=headers)
     exchange.status = 200
@@ -405,11 +405,11 @@ async def _write_stream(
     response: web.StreamResponse,
     exchange: Exchange,
     reply: Reply,
-    fmt: framing.Framing,
+    fmt: wire.Framing,
 ) -> None:
     await response.prepare(request)
-    writer = framing.ArrayWriter()
-    encode = framing.encode_sse_event if fmt is framing.Framing.SSE else writer.item
+    writer = wire.ArrayWriter()
+    encode = wire.encode_sse_event if fmt is wire.Framing.SSE else writer.item
     delay = reply.chunk_delay
     faulty = (
         reply.error is not None
@@ -430,7 +430,7 @@ async def _write_stream(
     # The outcome is recorded before the last bytes go out: a client that has read them may
     # look at the journal at once. A failed write still turns it into client_disconnected.
     exchange.outcome = "ok"
-    if fmt is framing.Framing.ARRAY:
+    if fmt is wire.Framing.ARRAY:
         await response.write(writer.close())
     await response.write_eof()
 
@@ -441,22 +441,22 @@ async def _interrupt(
     exchange: Exchange,
     reply: Reply,
     index: int,
-    fmt: framing.Framing,
-    writer: framing.ArrayWriter,
+    fmt: wire.Framing,
+    writer: wire.ArrayWriter,
 ) -> bool:
     """Inject the reply's fault if it is due before chunk ``index``; True when the stream ends."""
     if reply.error is not None and reply.error_after == index:
         envelope = reply.error.to_envelope()
         exchange.outcome = "mid_stream_error"
-        if fmt is framing.Framing.SSE:
-            await response.write(framing.encode_sse_event(envelope))
+        if fmt is wire.Framing.SSE:
+            await response.write(wire.encode_sse_event(envelope))
         else:
             await response.write(writer.item(envelope) + writer.close())
         await response.write_eof()
         return True
     if reply.malformed_after == index:
         exchange.outcome = "malformed"
-        if fmt is framing.Framing.SSE:
+        if fmt is wire.Framing.SSE:
             await response.write(b'data: {"candidates": [{\r\n\r\n')
         else:
             await response.write((b"\n,\r\n" if writer.count else b"[") + b'{"candidates": [')
@@ -497,11 +497,11 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
             )
         else:
             error = NotFound(f"The requested URL {request.path} was not found on this server.")
-        return _envelope_response(error, framing.Framing.UNARY)
+        return _envelope_response(error, wire.Framing.UNARY)
     except Exception as exc:  # a bug in the mock: answer as Google would, keep it for tests
         log.exception("mockvertex bug while handling %s %s", request.method, request.path)
         request.app[STATE].errors.append(exc)
-        return _envelope_response(Internal(), framing.Framing.UNARY)
+        return _envelope_response(Internal(), wire.Framing.UNARY)
 
 
 class _MethodNotAllowed(Unimplemented):
@@ -538,10 +538,10 @@ async def _scenarios(request: web.Request) -> web.Response:
             scenario = load_scenario(body)
         except DataFileError as exc:
             return _envelope_response(
-                InvalidArgument(f"{exc.field or '<root>'}: {exc.rule}"), framing.Framing.UNARY
+                InvalidArgument(f"{exc.field or '<root>'}: {exc.rule}"), wire.Framing.UNARY
             )
         except StatusError as exc:
-            return _envelope_response(exc, framing.Framing.UNARY)
+            return _envelope_response(exc, wire.Framing.UNARY)
         state.book.add(scenario)
         return web.json_response({"added": scenario.name}, status=200)
     return web.json_response(state.book.snapshot())
@@ -559,7 +559,7 @@ async def _token(request: web.Request) -> web.Response:
 async def _not_found(request: web.Request) -> web.Response:
     return _envelope_response(
         NotFound(f"The requested URL {request.path} was not found on this server."),
-        framing.Framing.UNARY,
+        wire.Framing.UNARY,
     )
 
 
@@ -589,5 +589,5 @@ def create_app(
 
 
 def init_app(argv: list[str] | None = None) -> web.Application:
-    """Entry point for ``python -m aiohttp.web mockvertex.app:init_app`` (config from env)."""
+    """Entry point for ``python -m aiohttp.web mockvertex.server.app:init_app`` (env config)."""
     return create_app(ServerConfig.from_env())

@@ -22,8 +22,8 @@ from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignor
     best_match,
 )
 
-from mockvertex import resources
-from mockvertex.errors import DataFileError, NotFound
+from mockvertex.contract import resources
+from mockvertex.contract.errors import DataFileError, NotFound
 
 __all__ = ["ModelProfile", "ProfileRegistry", "Range"]
 

@@ -1,0 +1,1 @@
+"""The real-API client (sans-IO core and transports); imports only mockvertex.contract."""

@@ -1,0 +1,1 @@
+"""What the mock decides and remembers: scenarios, faults, sessions; pure, no aiohttp."""
