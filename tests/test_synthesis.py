@@ -15,17 +15,10 @@ from hypothesis import strategies as st
 from test_instance import vertex_schemas, vertex_to_json_schema  # tests/ is on sys.path
 
 from mockvertex.contract.errors import Internal, ResourceExhausted, Unavailable
+from mockvertex.contract.responses import BLOCKING_FINISH_REASONS, HARM_CATEGORIES, merge_chunks
 from mockvertex.contract.tokens import part_tokens, request_tokens, text_tokens
 from mockvertex.engine.scenario import RequestContext, load_builtin
-from mockvertex.engine.synthesis import (
-    BLOCKING_FINISH_REASONS,
-    HARM_CATEGORIES,
-    Reply,
-    count_tokens_response,
-    merge_chunks,
-    render,
-    split_text,
-)
+from mockvertex.engine.synthesis import Reply, count_tokens_response, render, split_text
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
 PROFILE: Any = SimpleNamespace(

@@ -18,6 +18,7 @@ from google.protobuf import json_format, struct_pb2  # type: ignore[import-untyp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mockvertex.contract.api import StreamMode, stream_mode, unary_int_enums
 from mockvertex.contract.errors import InvalidArgument, ResourceExhausted
 from mockvertex.contract.wire import (
     ArrayDecoder,
@@ -25,7 +26,6 @@ from mockvertex.contract.wire import (
     Framing,
     FramingError,
     SSEDecoder,
-    StreamMode,
     decode_array,
     decode_sse,
     encode_array,
@@ -34,8 +34,6 @@ from mockvertex.contract.wire import (
     encode_sse_event,
     encode_unary,
     is_error_chunk,
-    stream_mode,
-    unary_int_enums,
 )
 
 # Two chunk lines of the seed doc's banana-bread SSE sample, verbatim after "data: ".

@@ -28,7 +28,7 @@ import json
 import math
 import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mockvertex.contract.errors import StatusError, error_class_for
+from mockvertex.contract.responses import BLOCKING_FINISH_REASONS, HARM_CATEGORIES, clone_json
 from mockvertex.contract.tokens import (
     billable_characters,
     part_tokens,
@@ -50,36 +51,12 @@ if TYPE_CHECKING:
     from mockvertex.engine.scenario import RequestContext
 
 __all__ = [
-    "BLOCKING_FINISH_REASONS",
-    "HARM_CATEGORIES",
     "Reply",
     "count_tokens_response",
-    "merge_chunks",
     "render",
     "split_text",
 ]
 
-#: The four categories Vertex rates on every answer, in the order it lists them.
-HARM_CATEGORIES = (
-    "HARM_CATEGORY_HATE_SPEECH",
-    "HARM_CATEGORY_DANGEROUS_CONTENT",
-    "HARM_CATEGORY_HARASSMENT",
-    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
-)
-#: Finish reasons that withhold the content: sent in a last chunk with no content.
-BLOCKING_FINISH_REASONS = frozenset(
-    {
-        "SAFETY",
-        "RECITATION",
-        "BLOCKLIST",
-        "PROHIBITED_CONTENT",
-        "SPII",
-        "MODEL_ARMOR",
-        "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT",
-        "IMAGE_RECITATION",
-    }
-)
 _TRAFFIC = "ON_DEMAND"
 _WORDS_PER_CHUNK = 5
 _CHARS_PER_JSON_CHUNK = 24
@@ -133,7 +110,7 @@ def render(
         return Reply((), error=error, first_byte_delay=first_byte, headers=dict(error.headers))
     respond: Mapping[str, Any] | None = step.get("respond")
     if respond is not None and "raw" in respond:
-        chunks = tuple(_clone(dict(c)) for c in respond["raw"])
+        chunks = tuple(clone_json(dict(c)) for c in respond["raw"])
     elif ctx.method == "countTokens":
         body = count_tokens_response(ctx)
         for key in ("totalTokens", "totalBillableCharacters"):
@@ -186,119 +163,8 @@ def split_text(text: str, words_per_chunk: int = _WORDS_PER_CHUNK) -> list[str]:
     return ["".join(words[bounds[i] : bounds[i + 1]]) for i in range(count)]
 
 
-_FIRST_WINS = frozenset({"promptFeedback", "modelVersion", "createTime", "responseId"})
-
-
-def merge_chunks(chunks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The unary (generateContent) response equivalent to a stream of chunks.
-
-    Per candidate: adjacent text parts are concatenated (thought text apart from answer
-    text), other parts are kept in order, the last value of every other field wins, and the
-    citations of all chunks are combined. When the last finish reason withholds content
-    (SAFETY, RECITATION, ...) the candidate has no content, as in a unary reply. The top level
-    keeps ``promptFeedback`` from the first chunk that has it, the last ``usageMetadata``, and
-    ``modelVersion``/``createTime``/``responseId``.
-    """
-    # Every value is copied as it is stored, so the caller's chunks and the answer stay
-    # independent; the containers built here are new already. Citations are kept as sent
-    # until the end, so that one object seen twice is recognised as such.
-    out: dict[str, Any] = {}
-    merged: dict[int, dict[str, Any]] = {}
-    parts: dict[int, list[dict[str, Any]]] = {}
-    citations: dict[int, list[Any]] = {}
-    for chunk in chunks:
-        for key, value in chunk.items():
-            if key == "candidates":
-                out.setdefault("candidates", None)
-                for position, candidate in enumerate(value or ()):
-                    index = int(candidate.get("index", position))
-                    if index not in merged:
-                        merged[index], parts[index], citations[index] = {}, [], []
-                    _merge_candidate(merged[index], parts[index], citations[index], candidate)
-            elif key in _FIRST_WINS:
-                if key not in out:
-                    out[key] = value if type(value) in _ATOMS else _clone(value)
-            else:
-                out[key] = value if type(value) in _ATOMS else _clone(value)
-    if "candidates" in out:
-        result = []
-        for index in sorted(merged):
-            candidate = merged[index]
-            if parts[index] and candidate.get("finishReason") not in BLOCKING_FINISH_REASONS:
-                content = candidate.setdefault("content", {})
-                content["parts"] = parts[index]
-            elif "content" in candidate and not parts[index]:
-                candidate["content"].pop("parts", None)
-            else:
-                candidate.pop("content", None)
-            if citations[index]:
-                candidate["citationMetadata"] = {"citations": _clone(citations[index])}
-            result.append(candidate)
-        out["candidates"] = result
-    return out
-
-
-def _merge_candidate(
-    target: dict[str, Any],
-    parts: list[dict[str, Any]],
-    citations: list[Any],
-    candidate: Mapping[str, Any],
-) -> None:
-    for key, value in candidate.items():
-        if key == "content" and (type(value) is dict or isinstance(value, Mapping)):
-            content = target.setdefault("content", {})
-            for ckey, cvalue in value.items():
-                if ckey != "parts":
-                    content.setdefault(ckey, _clone(cvalue))
-            for part in value.get("parts") or ():
-                previous = parts[-1] if parts else None
-                if (
-                    previous is not None
-                    and _is_plain_text(previous)
-                    and _is_plain_text(part)
-                    and bool(previous.get("thought")) == bool(part.get("thought"))
-                ):
-                    previous["text"] = str(previous["text"]) + str(part["text"])
-                else:  # its own dict: "text" may grow
-                    parts.append(_clone(part if type(part) is dict else dict(part)))
-        elif key == "citationMetadata" and isinstance(value, Mapping):
-            for citation in value.get("citations") or ():
-                if citation not in citations:
-                    citations.append(citation)
-        else:
-            target[key] = value if type(value) in _ATOMS else _clone(value)
-
-
-def _is_plain_text(part: Mapping[str, Any]) -> bool:
-    """Whether the part's keys are "text" and at most "thought" besides."""
-    return "text" in part and (len(part) == 1 or (len(part) == 2 and "thought" in part))
-
-
 # --------------------------------------------------------------------------------------------
 # Helpers
-
-
-_ATOMS = frozenset({str, int, float, bool, type(None)})
-
-
-def _clone(value: Any) -> Any:
-    """A deep copy of JSON data (dicts, lists, scalars): copy.deepcopy without its memo cost.
-
-    Plain JSON types are recognised by their exact type first: ``isinstance(x, Mapping)``
-    goes through the ABC machinery and cost more than the copying itself.
-    """
-    cls = type(value)
-    if cls in _ATOMS:
-        return value
-    if cls is dict:
-        return {k: v if type(v) in _ATOMS else _clone(v) for k, v in value.items()}
-    if cls is list or cls is tuple:
-        return [v if type(v) in _ATOMS else _clone(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clone(v) for v in value]
-    return value
 
 
 def _compact(value: Any) -> str:
@@ -474,7 +340,7 @@ class _Synth:
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
         if plan.usage:
-            usage.update(_clone(dict(plan.usage)))
+            usage.update(clone_json(dict(plan.usage)))
             if "totalTokenCount" not in plan.usage:
                 usage["totalTokenCount"] = (
                     int(usage.get("promptTokenCount", 0))
@@ -509,7 +375,7 @@ class _Synth:
         if "message" in spec:
             feedback["blockReasonMessage"] = spec["message"]
         if "safetyRatings" in spec:
-            feedback["safetyRatings"] = _clone(list(spec["safetyRatings"]))
+            feedback["safetyRatings"] = clone_json(list(spec["safetyRatings"]))
         else:
             blocked = None
             if reason == "SAFETY":
@@ -522,7 +388,7 @@ class _Synth:
             "promptTokenCount": self.prompt_tokens,
             "totalTokenCount": self.prompt_tokens,
         }
-        usage.update(_clone(dict(usage_override or {})))
+        usage.update(clone_json(dict(usage_override or {})))
         return self.envelope({"promptFeedback": feedback, "usageMetadata": usage})
 
     # -- scripted answers --------------------------------------------------------------------
@@ -558,7 +424,7 @@ class _Synth:
                 self.digest, (str(block["category"]), str(block.get("probability", "HIGH")))
             )
         if "safetyRatings" in respond:
-            plan.ratings = _clone(list(respond["safetyRatings"]))
+            plan.ratings = clone_json(list(respond["safetyRatings"]))
         plan.usage = respond.get("usageMetadata") or {}
         return plan
 
@@ -567,7 +433,7 @@ class _Synth:
     ) -> dict[str, Any]:
         if call_id is None:
             call_id = _b64(_digest([self.response_id, name, index]))[:16]
-        return {"name": name, "args": _clone(dict(args)), "id": call_id}
+        return {"name": name, "args": clone_json(dict(args)), "id": call_id}
 
     # -- the default responder -----------------------------------------------------------------
 

@@ -21,8 +21,10 @@ from typing import Any
 from aiohttp import web
 
 from mockvertex.config import ServerConfig
+from mockvertex.engine.journal import Exchange
 from mockvertex.engine.scenario import Scenario, load_builtin, load_scenario
-from mockvertex.server.app import Exchange, MockState, create_app
+from mockvertex.engine.session import MockState
+from mockvertex.server.app import create_app
 
 __all__ = ["MockVertexServer"]
 
