@@ -28,6 +28,7 @@ from mockvertex.contract.wire import (
     SSEDecoder,
     decode_array,
     decode_sse,
+    decode_unary,
     encode_array,
     encode_error,
     encode_pretty,
@@ -730,3 +731,45 @@ def test_pretty_bytes_equal_the_standard_librarys(obj: dict[str, Any]) -> None:
 @given(json_objects)
 def test_pretty_output_decodes_to_the_same_value(obj: dict[str, Any]) -> None:
     assert json.loads(encode_pretty(obj)) == obj
+
+
+# --------------------------------------------------------------------------------------------
+# What a decoder had completed before a broken frame, and unary bodies
+
+
+def test_sse_decoder_keeps_the_events_completed_before_a_broken_one() -> None:
+    good = encode_sse_event({"n": 1}) + encode_sse_event({"n": 2})
+
+    with pytest.raises(FramingError) as info:
+        SSEDecoder().feed(good + b'data: {"candidates": [{\r\n\r\n')
+
+    assert info.value.decoded == [{"n": 1}, {"n": 2}]
+
+
+def test_array_decoder_keeps_the_items_completed_before_a_broken_one() -> None:
+    writer = ArrayWriter()
+    good = writer.item({"n": 1}) + writer.item({"n": 2})
+
+    with pytest.raises(FramingError) as info:
+        ArrayDecoder().feed(good + b"\n,\r\n{oops}")
+
+    assert info.value.decoded == [{"n": 1}, {"n": 2}]
+
+
+def test_decode_unary() -> None:
+    assert decode_unary(encode_unary({"totalTokens": 3})) == {"totalTokens": 3}
+    assert decode_unary(encode_error(ResourceExhausted(), Framing.UNARY))["error"]["code"] == 429
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"candidates": [{"content": {"role": "model", "parts": [{"text": "', "invalid JSON"),
+        (b'{"a": NaN}', "NaN is not JSON"),
+        (b"\xff{}", "UTF-8"),
+        (b"<html>502 Bad Gateway</html>", "invalid JSON"),
+    ],
+)
+def test_decode_unary_refuses_what_is_not_one_json_value(body: bytes, message: str) -> None:
+    with pytest.raises(FramingError, match=message):
+        decode_unary(body)

@@ -1,18 +1,92 @@
-"""The API's request side that is not a body: which framing and enum encoding a call asks for.
+"""The API's request side that is not a body: where a call goes, which framing and enum
+encoding it asks for.
 
 Google's system parameter ``alt`` (or ``$alt``) chooses the response format of a call; the
-server answers with it and the client asks with it, from this one definition.
+server answers with it and the client asks with it, from this one definition. The model URLs
+(``model_path``, ``vertex_base_url``) are the ones the server routes.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mockvertex.contract.errors import InvalidArgument
 from mockvertex.contract.wire import Framing
 
-__all__ = ["StreamMode", "stream_mode", "unary_int_enums"]
+__all__ = [
+    "GLOBAL_LOCATION",
+    "StreamMode",
+    "model_path",
+    "stream_mode",
+    "stream_query",
+    "unary_int_enums",
+    "vertex_base_url",
+]
+
+#: The location served by the location-less host ``aiplatform.googleapis.com``.
+GLOBAL_LOCATION = "global"
+# The same tuples as validation's METHODS and API_VERSIONS (a test holds them equal); not
+# imported from there, so building a URL loads no schema machinery.
+_METHODS = ("generateContent", "streamGenerateContent", "countTokens")
+_API_VERSIONS = ("v1", "v1beta1")
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+
+
+def vertex_base_url(location: str) -> str:
+    """The Vertex host for a location: ``https://{location}-aiplatform.googleapis.com``.
+
+    ``global`` is served by ``https://aiplatform.googleapis.com`` (google-genai's
+    ``_api_client.py`` builds both forms the same way).
+    """
+    if location == GLOBAL_LOCATION:
+        return "https://aiplatform.googleapis.com"
+    if not _SEGMENT.fullmatch(location) or "." in location or "@" in location:
+        raise ValueError(f"not a Vertex location: {location!r}")
+    return f"https://{location}-aiplatform.googleapis.com"
+
+
+def model_path(
+    model: str,
+    method: str,
+    *,
+    project: str | None = None,
+    location: str = "us-central1",
+    api_version: str = "v1",
+    publisher: str = "google",
+) -> str:
+    """The path of a model method, ``/v1/projects/{p}/locations/{l}/publishers/google/models/{m}``
+    followed by ``:{method}``.
+
+    Without a project it is the location-less form (``/v1/publishers/google/models/{m}:...``,
+    Vertex express mode). ``model`` may also be a full resource name
+    (``projects/.../models/m`` or ``publishers/google/models/m``), used as it is.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(_METHODS)}, not {method!r}")
+    if api_version not in _API_VERSIONS:
+        raise ValueError(f"api_version must be one of {', '.join(_API_VERSIONS)}")
+    if "/" in model:
+        parts = model.split("/")
+        if not (
+            (len(parts) == 4 and parts[0] == "publishers" and parts[2] == "models")
+            or (len(parts) == 8 and (parts[0], parts[2], parts[4], parts[6]) == _RESOURCE_KINDS)
+        ) or not all(_SEGMENT.fullmatch(p) for p in parts):
+            raise ValueError(f"not a publisher model resource name: {model!r}")
+        return f"/{api_version}/{model}:{method}"
+    for name, value in (("model", model), ("publisher", publisher), ("location", location)):
+        if not _SEGMENT.fullmatch(value):
+            raise ValueError(f"{name} is not a resource name segment: {value!r}")
+    resource = f"publishers/{publisher}/models/{model}"
+    if project is not None:
+        if not _SEGMENT.fullmatch(project):
+            raise ValueError(f"project is not a resource name segment: {project!r}")
+        resource = f"projects/{project}/locations/{location}/{resource}"
+    return f"/{api_version}/{resource}:{method}"
+
+
+_RESOURCE_KINDS = ("projects", "locations", "publishers", "models")
 
 
 @dataclass(frozen=True)
@@ -99,3 +173,17 @@ def unary_int_enums(query: Mapping[str, str]) -> bool:
     if fmt == "sse":
         raise _alt_error(query.get("$alt", query.get("alt", "sse")))
     return int_enums
+
+
+def stream_query(framing: Framing, *, int_enums: bool = False) -> dict[str, str]:
+    """The query a streaming call sends to ask for ``framing``: the inverse of ``stream_mode``.
+
+    SSE is ``alt=sse``; the streamed array is the default (no ``alt``), or
+    ``$alt=json;enum-encoding=int`` for integer enums, as the gapic REST transport sends it.
+    """
+    if framing is Framing.UNARY:
+        raise ValueError("a streaming call is framed as SSE or as the array")
+    fmt = "sse" if framing is Framing.SSE else "json"
+    if int_enums:
+        return {"$alt": f"{fmt};{_ENUM_INT}"}
+    return {"alt": "sse"} if framing is Framing.SSE else {}

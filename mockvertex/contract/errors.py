@@ -58,6 +58,11 @@ class StatusError(Exception):
     http_status: ClassVar[int] = 500
     status: ClassVar[str] = "UNKNOWN"
     default_message: ClassVar[str] = "Unknown error."
+    #: Set by mockvertex.client: the HTTP attempts made before this was raised (0: none sent).
+    attempts: int = 0
+    #: Set by mockvertex.client when a stream failed after content reached the caller: the
+    #: response delivered so far (a ``GenerateContentResponse``); never replayed.
+    partial: Any = None
 
     def __init__(
         self,

@@ -41,6 +41,7 @@ __all__ = [
     "SSEDecoder",
     "decode_array",
     "decode_sse",
+    "decode_unary",
     "encode_array",
     "encode_error",
     "encode_pretty",
@@ -66,7 +67,15 @@ class Framing(enum.Enum):
 
 
 class FramingError(ValueError):
-    """A body that is not what Vertex sends: a broken frame, bad JSON, bytes out of place."""
+    """A body that is not what Vertex sends: a broken frame, bad JSON, bytes out of place.
+
+    ``decoded`` holds the values a decoder's ``feed`` had completed, from the same bytes,
+    before it met the broken frame: a client keeps the chunks that did arrive intact.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.decoded: list[Any] = []
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,16 +332,20 @@ class SSEDecoder:
         pos = 0
         # Resume the search where the previous feed stopped, so a long line arriving in many
         # pieces is scanned once, not once per piece.
-        while (m := _EOL.search(self._buf, max(pos, self._scanned))) is not None:
-            end = m.start()
-            if self._buf[end] == 0x0D:  # CR: may be half of a CRLF split across feeds
-                if end + 1 == len(self._buf):
-                    break
-                eol = b"\r\n" if self._buf[end + 1] == 0x0A else b"\r"
-            else:
-                eol = b"\n"
-            self._line(bytes(self._buf[pos:end]), eol, out)
-            pos = end + len(eol)
+        try:
+            while (m := _EOL.search(self._buf, max(pos, self._scanned))) is not None:
+                end = m.start()
+                if self._buf[end] == 0x0D:  # CR: may be half of a CRLF split across feeds
+                    if end + 1 == len(self._buf):
+                        break
+                    eol = b"\r\n" if self._buf[end + 1] == 0x0A else b"\r"
+                else:
+                    eol = b"\n"
+                self._line(bytes(self._buf[pos:end]), eol, out)
+                pos = end + len(eol)
+        except FramingError as exc:
+            exc.decoded = out
+            raise
         del self._buf[:pos]
         self._scanned = len(self._buf) - (1 if self._buf.endswith(b"\r") else 0)
         return out
@@ -431,6 +444,14 @@ class ArrayDecoder:
     def feed(self, data: bytes) -> list[Any]:
         """Take the next bytes; return the objects they completed."""
         out: list[Any] = []
+        try:
+            self._feed(data, out)
+        except FramingError as exc:
+            exc.decoded = out
+            raise
+        return out
+
+    def _feed(self, data: bytes, out: list[Any]) -> None:
         i, n = 0, len(data)
         while i < n:
             state = self._state
@@ -459,7 +480,6 @@ class ArrayDecoder:
                 where = "after ']'" if state is _A.DONE else f"before item {self.items}"
                 raise FramingError(f"unexpected byte {_show(data[i : i + 40])} {where}")
             i += 1
-        return out
 
     def _scan(self, data: bytes, i: int, out: list[Any]) -> int:
         """Scan inside an object from ``data[i]``; return where scanning stopped."""
@@ -502,6 +522,12 @@ class ArrayDecoder:
             pending = _show(bytes(self._obj)) if self._obj else "no ']' received"
             raise FramingError(f"Unfinished stream: {pending}")
         return []
+
+
+def decode_unary(data: bytes) -> Any:
+    """The JSON value of a unary body (a response or an error envelope), strictly: UTF-8,
+    no NaN or infinities, nothing after the value but whitespace."""
+    return _loads(_utf8(data, "unary body"), "unary body")
 
 
 def decode_sse(data: bytes) -> list[Any]:
