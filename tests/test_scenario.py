@@ -363,7 +363,49 @@ BASE: dict[str, Any] = {"format": 1, "name": "n", "steps": [{}]}
         (
             {"steps": [{"delay": {"firstByte": "1s"}}]},
             "steps[0].delay.firstByte",
-            "must be a number",
+            'must be seconds (a number >= 0), {"uniform": [low, high]} or'
+            ' {"lognormal": {"median": m, "sigma": s}}',
+        ),
+        (
+            {"steps": [{"fault": {"kind": "garbage", "afterBytes": 3}}]},
+            "steps[0].fault",
+            'fault.afterBytes is allowed only with kind "disconnect"',
+        ),
+        (
+            {"steps": [{"fault": {"kind": "stall", "bytes": 3}}]},
+            "steps[0].fault",
+            'fault.bytes is allowed only with kind "garbage"',
+        ),
+        (
+            {"steps": [{"fault": {"kind": "disconnect", "after": 1, "afterBytes": 3}}]},
+            "steps[0].fault",
+            "after and afterBytes are exclusive",
+        ),
+        (
+            {"steps": [{"fault": {"kind": "reset"}}]},
+            "steps[0].fault.kind",
+            "must be one of: disconnect, empty, error, garbage, malformed, stall, truncate",
+        ),
+        (
+            {"steps": [{"error": {"code": 429, "retryAfter": "soon"}}]},
+            "steps[0].error.retryAfter",
+            "must be a whole number of seconds >= 0 or an HTTP-date (RFC 9110)",
+        ),
+        (
+            {"steps": [{"error": {"code": 429, "retryDelay": "5"}}]},
+            "steps[0].error.retryDelay",
+            'must be a google.protobuf.Duration such as "5s" or "0.5s"',
+        ),
+        (
+            {"steps": [{"fault": {"kind": "error"}, "delay": {"dribble": {"seconds": 1}}}]},
+            "steps[0].delay",
+            "a step with a fault cannot dribble",
+        ),
+        (
+            {"steps": [{"delay": {"betweenChunks": {"uniform": [1]}}}]},
+            "steps[0].delay.betweenChunks",
+            'must be seconds (a number >= 0), {"uniform": [low, high]} or'
+            ' {"lognormal": {"median": m, "sigma": s}}',
         ),
         (
             {"match": {"method": "predict"}},

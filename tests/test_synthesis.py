@@ -17,7 +17,8 @@ from test_instance import vertex_schemas, vertex_to_json_schema  # tests/ is on 
 from mockvertex.contract.errors import Internal, ResourceExhausted, Unavailable
 from mockvertex.contract.responses import BLOCKING_FINISH_REASONS, HARM_CATEGORIES, merge_chunks
 from mockvertex.contract.tokens import part_tokens, request_tokens, text_tokens
-from mockvertex.engine.scenario import RequestContext, load_builtin
+from mockvertex.engine.faults import Delay, Disconnect, ErrorAfter, Fault, Malformed, Pacing
+from mockvertex.engine.scenario import RequestContext, load_builtin, parse_step
 from mockvertex.engine.synthesis import Reply, count_tokens_response, render, split_text
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
@@ -60,7 +61,7 @@ def ctx(
 
 
 def go(step: dict[str, Any] | None, c: RequestContext | None = None) -> Reply:
-    return render(step, c or ctx(), PROFILE, now=NOW)
+    return render(None if step is None else parse_step(step), c or ctx(), PROFILE, now=NOW)
 
 
 def candidate(chunk: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def test_text_is_split_into_deltas_with_finish_only_on_last() -> None:
         r["probability"] == "NEGLIGIBLE" for r in candidate(reply.chunks[-1])["safetyRatings"]
     )
     assert reply.error is None
-    assert reply.disconnect_after is None
+    assert reply.fault is None
 
 
 def test_explicit_chunks_are_sent_one_per_chunk() -> None:
@@ -363,10 +364,10 @@ def test_error_step_defaults_and_retry_after() -> None:
     assert reply.chunks == ()
     assert isinstance(reply.error, ResourceExhausted)
     assert reply.error.message == ResourceExhausted.default_message
-    assert reply.error_after is None
+    assert reply.fault is None
     assert reply.headers == {"Retry-After": "2"}
     assert reply.error.headers == {"Retry-After": "2"}
-    assert reply.first_byte_delay == 0.5
+    assert reply.pacing == Pacing(first_byte=Delay("fixed", 0.5))
     envelope = reply.error.to_envelope()["error"]
     assert (envelope["code"], envelope["status"]) == (429, "RESOURCE_EXHAUSTED")
 
@@ -394,36 +395,34 @@ def test_quota_builtin_names_the_model() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "field"),
-    [
-        ("disconnect", "disconnect_after"),
-        ("malformed", "malformed_after"),
-        ("error", "error_after"),
-    ],
+    ("kind", "fault_class"),
+    [("disconnect", Disconnect), ("malformed", Malformed), ("error", ErrorAfter)],
 )
-def test_faults_and_delays(kind: str, field: str) -> None:
+def test_faults_and_delays(kind: str, fault_class: type[Fault]) -> None:
     step = {
         "respond": {"text": "a b c d e f g h i j k"},
         "fault": {"after": 2, "kind": kind},
         "delay": {"firstByte": 0.25, "betweenChunks": 0.125},
     }
     reply = go(step)
-    assert getattr(reply, field) == 2
-    others = {"disconnect_after", "malformed_after", "error_after"} - {field}
-    assert all(getattr(reply, o) is None for o in others)
-    assert (reply.first_byte_delay, reply.chunk_delay) == (0.25, 0.125)
+    assert isinstance(reply.fault, fault_class)
+    assert reply.fault.after == 2  # type: ignore[attr-defined]
+    assert reply.pacing == Pacing(
+        first_byte=Delay("fixed", 0.25), between_chunks=Delay("fixed", 0.125)
+    )
     assert len(reply.chunks) == 3
-    if kind == "error":
-        assert isinstance(reply.error, Internal)
-    else:
-        assert reply.error is None
+    assert reply.error is None
+    if isinstance(reply.fault, ErrorAfter):
+        assert isinstance(reply.fault.error.build("m"), Internal)
 
 
 def test_mid_stream_error_uses_the_fault_error() -> None:
     reply = go({"fault": {"after": 1, "kind": "error", "error": {"code": 503, "message": "busy"}}})
-    assert isinstance(reply.error, Unavailable)
-    assert reply.error.message == "busy"
-    assert reply.error_after == 1
+    assert isinstance(reply.fault, ErrorAfter)
+    error = reply.fault.error.build("gemini-2.0-flash")
+    assert isinstance(error, Unavailable)
+    assert error.message == "busy"
+    assert reply.fault.after == 1
     assert len(reply.chunks) >= 2
 
 

@@ -20,12 +20,20 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 
 from mockvertex.contract import resources
 from mockvertex.contract.errors import DataFileError
+from mockvertex.engine.faults import (
+    ErrorSpec,
+    Fault,
+    Pacing,
+    parse_error,
+    parse_fault,
+    parse_pacing,
+)
 
 __all__ = [
     "METHODS",
@@ -33,9 +41,11 @@ __all__ = [
     "RequestContext",
     "Scenario",
     "ScenarioBook",
+    "Selection",
     "Step",
     "load_builtin",
     "load_scenario",
+    "parse_step",
 ]
 
 METHODS = ("generateContent", "streamGenerateContent", "countTokens")
@@ -121,10 +131,41 @@ def _model_matches(pattern: str, model: str) -> bool:
 
 @dataclass(frozen=True)
 class Step:
-    """One step; ``times`` is ``None`` for ``"forever"``. ``raw`` is the step's JSON."""
+    """One typed step; ``times`` is ``None`` for ``"forever"``. ``raw`` is the step's JSON.
+
+    ``error``: fail before any byte. Otherwise answer with ``respond`` (the default
+    responder's answer when None), paced by ``pacing`` and broken by ``fault``.
+    """
 
     times: int | None
     raw: Mapping[str, Any]
+    respond: Mapping[str, Any] | None = None
+    error: ErrorSpec | None = None
+    fault: Fault | None = None
+    pacing: Pacing | None = None
+
+
+def parse_step(raw: Mapping[str, Any], where: str = "steps[0]", file: str = "<mapping>") -> Step:
+    """A typed step from its JSON (checked against the scenario schema by the loader)."""
+    times = raw.get("times", 1)
+    return Step(
+        times=None if times == "forever" else int(times),
+        raw=raw,
+        respond=raw.get("respond"),
+        error=parse_error(raw["error"]) if "error" in raw else None,
+        fault=parse_fault(raw["fault"], f"{where}.fault", file) if "fault" in raw else None,
+        pacing=parse_pacing(raw["delay"], f"{where}.delay", file) if "delay" in raw else None,
+    )
+
+
+class Selection(NamedTuple):
+    """What the book chose for a request: the scenario, its step, the step's index, and how
+    many requests that step had answered before this one."""
+
+    scenario: Scenario
+    step: Step
+    step_index: int
+    use: int
 
 
 @dataclass(frozen=True)
@@ -188,12 +229,11 @@ def _build(file: str, document: Any) -> Scenario:
         raise DataFileError(file, field_path, rule)
     steps: list[Step] = []
     for i, raw in enumerate(document["steps"]):
-        times = raw.get("times", 1)
-        if times == "forever" and i != len(document["steps"]) - 1:
+        if raw.get("times") == "forever" and i != len(document["steps"]) - 1:
             raise DataFileError(
                 file, f"steps[{i}].times", '"forever" is allowed on the last step only'
             )
-        steps.append(Step(None if times == "forever" else int(times), raw))
+        steps.append(parse_step(raw, f"steps[{i}]", file))
     return Scenario(
         name=document["name"],
         description=document.get("description", ""),
@@ -285,6 +325,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
 class _Entry:
     scenario: Scenario
     left: list[int | None] = field(default_factory=list)  # None = forever
+    used: list[int] = field(default_factory=list)  # requests each step has answered
 
     def current(self) -> int | None:
         for i, n in enumerate(self.left):
@@ -307,7 +348,7 @@ class ScenarioBook:
             self.add(scenario)
 
     def add(self, scenario: Scenario) -> None:
-        entry = _Entry(scenario, [s.times for s in scenario.steps])
+        entry = _Entry(scenario, [s.times for s in scenario.steps], [0] * len(scenario.steps))
         with self._lock:
             for i, existing in enumerate(self._entries):
                 if existing.scenario.name == scenario.name:
@@ -336,7 +377,7 @@ class ScenarioBook:
         with self._lock:
             return [e.scenario.name for e in self._entries]
 
-    def select(self, ctx: RequestContext) -> tuple[Scenario, Step] | None:
+    def select(self, ctx: RequestContext) -> Selection | None:
         """The scenario and step answering ``ctx``, consuming one use; None: default responder."""
         with self._lock:
             for entry in self._entries:
@@ -346,7 +387,9 @@ class ScenarioBook:
                 left = entry.left[index]
                 if left is not None:
                     entry.left[index] = left - 1
-                return entry.scenario, entry.scenario.steps[index]
+                use = entry.used[index]
+                entry.used[index] = use + 1
+                return Selection(entry.scenario, entry.scenario.steps[index], index, use)
         return None
 
     def remaining(self, name: str) -> int | None:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mockvertex.contract.errors import StatusError, error_class_for
+from mockvertex.contract.errors import StatusError
 from mockvertex.contract.responses import BLOCKING_FINISH_REASONS, HARM_CATEGORIES, clone_json
 from mockvertex.contract.tokens import (
     billable_characters,
@@ -44,11 +44,12 @@ from mockvertex.contract.tokens import (
     request_tokens,
     text_tokens,
 )
+from mockvertex.engine.faults import Fault, Pacing
 from mockvertex.engine.instance import WORDS, json_schema_instance, seeded_random, vertex_instance
 
 if TYPE_CHECKING:
     from mockvertex.contract.profiles import ModelProfile
-    from mockvertex.engine.scenario import RequestContext
+    from mockvertex.engine.scenario import RequestContext, Step
 
 __all__ = [
     "Reply",
@@ -73,19 +74,15 @@ _UNRATED = (0.0, 0.1 - 0.0, "HARM_SEVERITY_UNSPECIFIED")  # an unknown probabili
 class Reply:
     """What the HTTP layer sends.
 
-    ``error`` with ``error_after`` None: the error instead of any chunk (HTTP status from the
-    error). With ``error_after`` N: N chunks, then the error object in the stream.
-    ``disconnect_after``/``malformed_after`` N: N chunks, then a dropped connection / a frame
-    that is not JSON. For countTokens ``chunks`` holds the one CountTokensResponse.
+    ``error``: the error instead of any chunk (HTTP status from the error). Otherwise the
+    chunks, paced by ``pacing`` and broken by ``fault`` (see :mod:`mockvertex.engine.faults`).
+    For countTokens ``chunks`` holds the one CountTokensResponse.
     """
 
     chunks: tuple[dict[str, Any], ...]
     error: StatusError | None = None
-    error_after: int | None = None
-    disconnect_after: int | None = None
-    malformed_after: int | None = None
-    first_byte_delay: float = 0.0
-    chunk_delay: float = 0.0
+    fault: Fault | None = None
+    pacing: Pacing | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -94,21 +91,17 @@ class Reply:
 
 
 def render(
-    step: Mapping[str, Any] | None,
+    step: Step | None,
     ctx: RequestContext,
     profile: ModelProfile,
     *,
     now: datetime | None = None,
 ) -> Reply:
-    """The reply for ``ctx``: from a scenario step's JSON, or from the default responder."""
-    step = step or {}
-    delay = step.get("delay") or {}
-    first_byte = float(delay.get("firstByte", 0.0))
-    between = float(delay.get("betweenChunks", 0.0))
-    if "error" in step:
-        error = _error(step["error"], ctx)
-        return Reply((), error=error, first_byte_delay=first_byte, headers=dict(error.headers))
-    respond: Mapping[str, Any] | None = step.get("respond")
+    """The reply for ``ctx``: from a scenario step, or from the default responder."""
+    if step is not None and step.error is not None:
+        error = step.error.build(ctx.model)
+        return Reply((), error=error, pacing=step.pacing, headers=dict(error.headers))
+    respond = step.respond if step is not None else None
     if respond is not None and "raw" in respond:
         chunks = tuple(clone_json(dict(c)) for c in respond["raw"])
     elif ctx.method == "countTokens":
@@ -119,17 +112,9 @@ def render(
         chunks = (body,)
     else:
         chunks = tuple(_Synth(ctx, profile, now).chunks(respond))
-    fault = step.get("fault") or {}
-    kind, after = fault.get("kind"), fault.get("after")
-    return Reply(
-        chunks,
-        error=(_error(fault.get("error") or {"code": 500}, ctx) if kind == "error" else None),
-        error_after=after if kind == "error" else None,
-        disconnect_after=after if kind == "disconnect" else None,
-        malformed_after=after if kind == "malformed" else None,
-        first_byte_delay=first_byte,
-        chunk_delay=between,
-    )
+    if step is None:
+        return Reply(chunks)
+    return Reply(chunks, fault=step.fault, pacing=step.pacing)
 
 
 def count_tokens_response(ctx: RequestContext) -> dict[str, Any]:
@@ -194,15 +179,6 @@ def _timestamp(when: datetime) -> str:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _error(spec: Mapping[str, Any], ctx: RequestContext) -> StatusError:
-    klass = error_class_for(int(spec.get("code", 500)), str(spec.get("status", "")))
-    message = spec.get("message")
-    if message is not None:
-        message = str(message).replace("{model}", ctx.model)
-    headers = {"Retry-After": str(spec["retryAfter"])} if "retryAfter" in spec else {}
-    return klass(message, details=spec.get("details") or (), headers=headers)
 
 
 def _rating(

@@ -40,7 +40,7 @@ from mockvertex.server.http import (
     method_not_allowed,
     safe_headers,
 )
-from mockvertex.server.stream import client_gone, send_stream, send_unary
+from mockvertex.server.stream import client_gone, send_reply
 
 __all__ = ["STATE", "create_app", "init_app"]
 
@@ -165,17 +165,15 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
             request=normalized,
         )
         chosen = state.book.select(ctx)
-        exchange.scenario = chosen[0].name if chosen else None
-        step = chosen[1].raw if chosen else None
+        exchange.scenario = chosen.scenario.name if chosen else None
         profile = state.profiles.resolve(target.model, resource=target.resource)
-        reply = render(step, ctx, profile)
+        reply = render(chosen.step if chosen else None, ctx, profile)
         counting = target.rpc == "countTokens"
         if int_enums:
             answer = "CountTokensResponse" if counting else "GenerateContentResponse"
             reply = _with_int_enums(reply, protojson.message_type(f"{target.api_version}/{answer}"))
-        if fmt is wire.Framing.UNARY:
-            return await send_unary(request, exchange, reply, counting=counting)
-        return await send_stream(request, exchange, reply, fmt)
+        use = chosen.use if chosen else 0
+        return await send_reply(request, exchange, reply, fmt, counting=counting, use=use)
     except StatusError as error:
         exchange.status, exchange.outcome = error.http_status, "error"
         return envelope_response(error, fmt)

@@ -1,4 +1,9 @@
-"""Sending a reply on the socket: unary bodies, SSE and array streams, and their faults."""
+"""Sending a reply on the socket: unary bodies, SSE and array streams, and their faults.
+
+A reply with neither fault nor pacing takes the direct path below. Anything else goes through
+:func:`mockvertex.engine.faults.deliver` over :class:`SocketInjector`, the engine's injector
+interface implemented on an aiohttp response and its transport.
+"""
 
 from __future__ import annotations
 
@@ -7,67 +12,161 @@ import asyncio
 from aiohttp import web
 
 from mockvertex.contract import wire
+from mockvertex.contract.errors import StatusError
 from mockvertex.contract.responses import merge_chunks
+from mockvertex.engine.faults import Outlet, Pacing, deliver
 from mockvertex.engine.journal import Exchange
 from mockvertex.engine.synthesis import Reply
-from mockvertex.server.http import GFE_HEADERS, JSON_HEADERS, STREAM_HEADERS, log
+from mockvertex.server.http import JSON_HEADERS, STREAM_HEADERS, envelope_response, log
 
-__all__ = ["client_gone", "send_stream", "send_unary"]
+__all__ = ["SocketInjector", "client_gone", "send_reply"]
+
+#: How often a stall looks whether its client has gone, in seconds.
+_HOLD_POLL = 0.05
+_NO_PACING = Pacing()
 
 
-async def send_unary(
-    request: web.Request, exchange: Exchange, reply: Reply, *, counting: bool
+class SocketInjector:
+    """The engine's :class:`~mockvertex.engine.faults.Injector` on one aiohttp request."""
+
+    def __init__(self, request: web.Request, exchange: Exchange, fmt: wire.Framing) -> None:
+        self.request = request
+        self.exchange = exchange
+        self.framing = fmt
+        #: What the handler returns to aiohttp once the fault is done.
+        self.response: web.StreamResponse | None = None
+        self.outlet: Outlet | None = None
+
+    def _record(self) -> None:
+        """Copy what the outlet knows into the journal before the exchange's last act: a
+        client that has read the last bytes may look at the journal at once."""
+        if self.outlet is not None:
+            self.exchange.chunks_sent = self.outlet.chunks_sent
+            self.exchange.outcome = self.outlet.outcome
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def start(self, content_length: int | None = None) -> None:
+        if self.response is not None:
+            return
+        headers = STREAM_HEADERS.get(self.framing, JSON_HEADERS)
+        response = web.StreamResponse(status=200, headers=headers)
+        if content_length is not None:
+            response.content_length = content_length
+        self.response = response
+        self.exchange.status = 200
+        await response.prepare(self.request)
+
+    async def write(self, data: bytes) -> None:
+        await self.start()
+        assert self.response is not None
+        await self.response.write(data)
+
+    async def end(self) -> None:
+        await self.start()
+        self._record()
+        assert self.response is not None
+        await self.response.write_eof()
+
+    async def reset(self) -> None:
+        self._record()
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def close(self) -> None:
+        self._record()
+        transport = self.request.transport
+        if transport is not None:
+            transport.close()
+
+    async def raw(self, data: bytes) -> None:
+        self._record()
+        transport = self.request.transport
+        if transport is not None:
+            transport.write(data)
+            transport.close()
+
+    async def error(self, error: StatusError) -> None:
+        self.exchange.status = error.http_status
+        self.response = envelope_response(error, self.framing)
+
+    async def hold(self, seconds: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            transport = self.request.transport
+            if transport is None or transport.is_closing():
+                return True
+            await asyncio.sleep(min(_HOLD_POLL, max(0.0, deadline - loop.time())))
+        return False
+
+
+async def send_reply(
+    request: web.Request,
+    exchange: Exchange,
+    reply: Reply,
+    fmt: wire.Framing,
+    *,
+    counting: bool,
+    use: int = 0,
 ) -> web.StreamResponse:
-    if reply.first_byte_delay:
-        await asyncio.sleep(reply.first_byte_delay)
+    """Send ``reply`` in framing ``fmt`` (``use``: how many replies its step sent before, which
+    seeds its sampled delays and random bytes); the journal entry says what went out."""
+    pacing = reply.pacing
     if reply.error is not None:
+        if pacing is not None and pacing.first_byte is not None:
+            await asyncio.sleep(pacing.first_byte.sample(pacing.rng(use)))
         raise reply.error
-    if reply.disconnect_after is not None or reply.malformed_after is not None:
-        if reply.malformed_after is not None:
-            return _garbage_response(exchange)
-        _drop(request, exchange)
-        return web.Response()
-    exchange.status, exchange.outcome, exchange.chunks_sent = 200, "ok", 1
-    return web.Response(
-        body=wire.encode_unary(reply.chunks[0] if counting else merge_chunks(reply.chunks)),
-        headers=JSON_HEADERS,
+    if reply.fault is None and pacing is None:
+        if fmt is wire.Framing.UNARY:
+            exchange.status, exchange.outcome, exchange.chunks_sent = 200, "ok", 1
+            body = reply.chunks[0] if counting else merge_chunks(reply.chunks)
+            return web.Response(body=wire.encode_unary(body), headers=JSON_HEADERS)
+        return await _send_stream(request, exchange, reply, fmt)
+    injector = SocketInjector(request, exchange, fmt)
+    outlet = Outlet(
+        injector,
+        reply.chunks,
+        fmt,
+        pacing=pacing or _NO_PACING,
+        model=exchange.model,
+        use=use,
+        counting=counting,
     )
+    injector.outlet = outlet
+    try:
+        await deliver(outlet, reply.fault)
+    except ConnectionError:
+        exchange.chunks_sent = outlet.chunks_sent
+        client_gone(request, exchange)
+    else:
+        injector._record()
+        if outlet.outcome == "client_disconnected":
+            client_gone(request, exchange)
+    return injector.response or web.Response()
 
 
-def _garbage_response(exchange: Exchange) -> web.Response:
-    exchange.status, exchange.outcome = 200, "malformed"
-    return web.Response(
-        body=b'{"candidates": [{"content": {"role": "model", "parts": [{"text": "',
-        headers=JSON_HEADERS,
-    )
-
-
-def _drop(request: web.Request, exchange: Exchange) -> None:
-    exchange.outcome = "disconnected"
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-
-
-async def send_stream(
+async def _send_stream(
     request: web.Request, exchange: Exchange, reply: Reply, fmt: wire.Framing
 ) -> web.StreamResponse:
-    if reply.first_byte_delay:
-        await asyncio.sleep(reply.first_byte_delay)
-    if reply.error is not None and not reply.error_after:
-        raise reply.error
-    headers = STREAM_HEADERS[fmt]
-    if reply.headers:
-        headers = {
-            **GFE_HEADERS,
-            **reply.headers,
-            "Content-Type": fmt.content_type,
-            **({"Content-Disposition": "attachment"} if fmt is wire.Framing.SSE else {}),
-        }
-    response = web.StreamResponse(status=200, headers=headers)
+    response = web.StreamResponse(status=200, headers=STREAM_HEADERS[fmt])
     exchange.status = 200
     try:
-        await _write_stream(request, response, exchange, reply, fmt)
+        await response.prepare(request)
+        writer = wire.ArrayWriter()
+        encode = wire.encode_sse_event if fmt is wire.Framing.SSE else writer.item
+        for index, chunk in enumerate(reply.chunks):
+            await response.write(encode(chunk))
+            exchange.chunks_sent = index + 1
+        # The outcome is recorded before the last bytes go out: a client that has read them
+        # may look at the journal at once. A failed write still turns it into
+        # client_disconnected.
+        exchange.outcome = "ok"
+        if fmt is wire.Framing.ARRAY:
+            await response.write(writer.close())
+        await response.write_eof()
     except ConnectionError:
         client_gone(request, exchange)
     return response
@@ -76,71 +175,3 @@ async def send_stream(
 def client_gone(request: web.Request, exchange: Exchange) -> None:
     exchange.outcome = "client_disconnected"
     log.info("client hung up during %s %s", request.method, request.path)
-
-
-async def _write_stream(
-    request: web.Request,
-    response: web.StreamResponse,
-    exchange: Exchange,
-    reply: Reply,
-    fmt: wire.Framing,
-) -> None:
-    await response.prepare(request)
-    writer = wire.ArrayWriter()
-    encode = wire.encode_sse_event if fmt is wire.Framing.SSE else writer.item
-    delay = reply.chunk_delay
-    faulty = (
-        reply.error is not None
-        or reply.malformed_after is not None
-        or reply.disconnect_after is not None
-    )
-    for index, chunk in enumerate(reply.chunks):
-        if index and delay:
-            await asyncio.sleep(delay)
-        if faulty and await _interrupt(request, response, exchange, reply, index, fmt, writer):
-            return
-        await response.write(encode(chunk))
-        exchange.chunks_sent = index + 1
-    if faulty and await _interrupt(
-        request, response, exchange, reply, len(reply.chunks), fmt, writer
-    ):
-        return
-    # The outcome is recorded before the last bytes go out: a client that has read them may
-    # look at the journal at once. A failed write still turns it into client_disconnected.
-    exchange.outcome = "ok"
-    if fmt is wire.Framing.ARRAY:
-        await response.write(writer.close())
-    await response.write_eof()
-
-
-async def _interrupt(
-    request: web.Request,
-    response: web.StreamResponse,
-    exchange: Exchange,
-    reply: Reply,
-    index: int,
-    fmt: wire.Framing,
-    writer: wire.ArrayWriter,
-) -> bool:
-    """Inject the reply's fault if it is due before chunk ``index``; True when the stream ends."""
-    if reply.error is not None and reply.error_after == index:
-        envelope = reply.error.to_envelope()
-        exchange.outcome = "mid_stream_error"
-        if fmt is wire.Framing.SSE:
-            await response.write(wire.encode_sse_event(envelope))
-        else:
-            await response.write(writer.item(envelope) + writer.close())
-        await response.write_eof()
-        return True
-    if reply.malformed_after == index:
-        exchange.outcome = "malformed"
-        if fmt is wire.Framing.SSE:
-            await response.write(b'data: {"candidates": [{\r\n\r\n')
-        else:
-            await response.write((b"\n,\r\n" if writer.count else b"[") + b'{"candidates": [')
-        await response.write_eof()
-        return True
-    if reply.disconnect_after == index:
-        _drop(request, exchange)
-        return True
-    return False
