@@ -6,8 +6,15 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from mockvertex.server.runner import MockVertexServer
+
+# Developers and CI run on two shared cores: Hypothesis' generation-speed health check and its
+# per-example deadline measure the machine's load there, not the code (speed is measured in
+# bench/), so neither may fail a test. Every other health check stays on.
+settings.register_profile("mockvertex", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("mockvertex")
 
 _SECRET_HEADERS = ("authorization", "x-goog-api-key")
 _SECRET_QUERY = "key"

@@ -103,11 +103,19 @@ _scalars = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | _text
 )
-_json = st.recursive(
-    _scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
-    max_leaves=12,
-)
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    # A named function, not a lambda: Hypothesis checks that ``extend`` uses its argument by
+    # reading its source, and two identical lambdas in one file made that check misfire.
+    return st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4)
+
+
+def _small_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3)
+
+
+_json = st.recursive(_scalars, _containers, max_leaves=12)
 json_objects = st.dictionaries(_text, _json, max_size=5)
 chunk_lists = st.lists(json_objects, max_size=5)
 
@@ -602,9 +610,7 @@ class _StrChunks:
             _text,
             st.recursive(
                 st.none() | st.booleans() | st.integers(-1000, 1000) | _text,
-                lambda inner: (
-                    st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3)
-                ),
+                _small_containers,
                 max_leaves=8,
             ),
             max_size=4,
@@ -709,7 +715,7 @@ def test_genai_client_raises_on_our_mid_stream_error_event() -> None:
 
 _no_floats = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80) | _text,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    _containers,
     max_leaves=12,
 )
 
