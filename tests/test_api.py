@@ -80,7 +80,7 @@ def test_model_path_takes_a_full_resource_name(resource: str) -> None:
 )
 def test_model_path_refuses_bad_segments(kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        model_path(**kwargs)  # type: ignore[arg-type]
+        model_path(**kwargs)
 
 
 @pytest.mark.parametrize("framing", [Framing.SSE, Framing.ARRAY])

@@ -60,7 +60,7 @@ def _status(code: int, **kwargs: object) -> Failure:
 
 def _waits(run: CallRetry, failure: Failure, clock: FakeClock | None = None) -> list[float]:
     """Fail every attempt with ``failure``; the waits chosen until the policy stops."""
-    waits = []
+    waits: list[float] = []
     for _ in range(100):
         run.begin()
         decision = run.failed(failure)
