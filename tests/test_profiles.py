@@ -163,7 +163,8 @@ def test_seed_gemini_1_5_pro(registry: ProfileRegistry) -> None:
     assert p.max_output_tokens == Range(1, 8193)
     assert p.default_max_output_tokens == 8192
     assert p.system_instruction
-    assert p.response_mime_types == {"text/plain", "application/json"}
+    # The seed's two, and text/x.enum, which controlled generation lists for 1.5 Pro.
+    assert p.response_mime_types == {"text/plain", "application/json", "text/x.enum"}
     assert p.mime_types >= SEED_MIME_TYPES
     assert p.model_version == "gemini-1.5-pro-002"
 
@@ -528,3 +529,87 @@ def test_with_no_files_is_the_same_registry_content(registry: ProfileRegistry) -
     same = registry.with_files()
     assert same.families() == registry.families()
     assert same.resolve("gemini-1.5-pro") == registry.resolve("gemini-1.5-pro")
+
+
+# ------------------------------------------------------------------------ thinking limits
+
+
+@pytest.mark.parametrize(
+    ("family", "budget", "off"),
+    [
+        ("gemini-2.5-pro", Range(128, 32769), False),
+        ("gemini-2.5-flash", Range(1, 24577), True),
+        ("gemini-2.5-flash-lite", Range(512, 24577), True),
+    ],
+)
+def test_thinking_budget_limits_per_model(
+    registry: ProfileRegistry, family: str, budget: Range, *, off: bool
+) -> None:
+    p = registry.resolve(family)
+    assert (p.thinking_budget, p.thinking_off) == (budget, off)
+    assert "thinking_budget is out of range" in p.sources["thinkingBudget"]
+
+
+def test_models_without_thinking_limits_take_the_defaults(registry: ProfileRegistry) -> None:
+    for family in ("gemini-2.0-flash", "gemini-1.5-pro"):
+        p = registry.resolve(family)
+        assert (p.thinking, p.thinking_budget, p.thinking_off) == (False, None, True)
+    # a user file written before the thinking limits existed still loads, with the defaults
+    p = registry.with_files(FIXTURES / "replace-gemini-1.5-pro.json").resolve("gemini-1.5-pro")
+    assert (p.thinking_budget, p.thinking_off) == (None, True)
+
+
+def test_a_family_extending_a_thinking_model_inherits_its_budget_limits(
+    registry: ProfileRegistry, tmp_path: Path
+) -> None:
+    path = tmp_path / "x.json"
+    models = {
+        "pro-clone": {"family": "pro-clone", "extends": "gemini-2.5-pro", "limits": {}},
+        "pro-open": {
+            "family": "pro-open",
+            "extends": "gemini-2.5-pro",
+            "limits": {"thinkingBudget": None, "thinkingOff": True},
+        },
+    }
+    path.write_text(json.dumps({"format": 1, "models": models}), encoding="utf-8")
+    merged = registry.with_files(path)
+    assert merged.resolve("pro-clone").thinking_budget == Range(128, 32769)
+    assert not merged.resolve("pro-clone").thinking_off
+    assert (
+        merged.resolve("pro-open").thinking_budget,
+        merged.resolve("pro-open").thinking_off,
+    ) == (
+        None,
+        True,
+    )
+    assert merged.resolve("pro-open").sources["thinkingOff"] == f"user profile file {path}"
+
+
+@pytest.mark.parametrize(
+    ("limits", "field", "rule"),
+    [
+        ({"thinkingOff": "no"}, "models.x.limits.thinkingOff", "must be a boolean"),
+        (
+            {"thinkingBudget": 1024},
+            "models.x.limits.thinkingBudget",
+            "must be a range {min, max} or null",
+        ),
+        (
+            {"thinkingBudget": {"min": 512, "max": 512}},
+            "models.x.limits.thinkingBudget",
+            "min must be below max (max is exclusive)",
+        ),
+    ],
+)
+def test_bad_thinking_limits_are_named(
+    registry: ProfileRegistry, tmp_path: Path, limits: dict[str, Any], field: str, rule: str
+) -> None:
+    path = tmp_path / "x.json"
+    document = {
+        "format": 1,
+        "models": {"x": {"family": "x", "extends": "gemini-2.5-flash", "limits": limits}},
+    }
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(DataFileError) as caught:
+        registry.with_files(path)
+    assert (caught.value.field, caught.value.rule) == (field, rule)

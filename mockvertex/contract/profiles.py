@@ -81,6 +81,8 @@ class ModelProfile:
     thinking: bool
     max_inline_images: int | None = None
     media_exclusive: bool = False
+    thinking_budget: Range | None = None
+    thinking_off: bool = True
     default_temperature: float | None = None
     default_top_p: float | None = None
     default_top_k: float | None = None
@@ -132,8 +134,13 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "responseSchema": ("response_schema", bool),
     "functionCalling": ("function_calling", bool),
     "thinking": ("thinking", bool),
+    "thinkingBudget": ("thinking_budget", _optional_range),
+    "thinkingOff": ("thinking_off", bool),
 }
-_RANGES = ("maxOutputTokens", "temperature", "topP", "topK", "candidateCount")
+# Limits a profile may leave out (the schema requires every other one): the ModelProfile
+# default applies, and a user file written before they existed still loads.
+_OPTIONAL = frozenset({"thinkingBudget", "thinkingOff"})
+_RANGES = ("maxOutputTokens", "temperature", "topP", "topK", "candidateCount", "thinkingBudget")
 
 
 @dataclass(frozen=True)
@@ -161,7 +168,11 @@ class _Entry:
             limits.update(override.limits)
             sources.update(override.sources)
         stable = suffix is not None and _STABLE.fullmatch(suffix) is not None
-        kwargs = {attr: convert(limits[name]) for name, (attr, convert) in _FIELDS.items()}
+        kwargs = {
+            attr: convert(limits[name])
+            for name, (attr, convert) in _FIELDS.items()
+            if name in limits or name not in _OPTIONAL
+        }
         return ModelProfile(
             family=self.family,
             model_version=requested if stable else self.model_version,
