@@ -323,18 +323,26 @@ def test_an_unknown_field_inside_a_map_value_is_reported_at_the_entry_index() ->
 
 
 @pytest.mark.parametrize(
-    ("body", "name", "where"),
+    ("body", "message", "where"),
     [
-        (request(extra_body={"thinking": True}), "extra_body", "extra_body"),
-        (request(generation_config={"thinking": {}}), "thinking", "generation_config.thinking"),
+        (
+            request(extra_body={"thinking": True}),
+            f'{PAYLOAD} Unknown name "extra_body": Cannot find field.',
+            "",
+        ),
+        (
+            # As the front end answered {"thinkingConfig": {...}} before it knew the field
+            # (googleapis/go-genai#83): at the parent, not at 'generation_config.thinking'.
+            request(generation_config={"thinking": {"budget": 1024}}),
+            f"{PAYLOAD} Unknown name \"thinking\" at 'generation_config': Cannot find field.",
+            "generation_config",
+        ),
     ],
 )
-def test_an_unknown_field_holding_an_object_is_reported_at_its_own_path(
-    body: dict[str, Any], name: str, where: str
+def test_an_unknown_field_holding_an_object_is_reported_at_its_parents_path(
+    body: dict[str, Any], message: str, where: str
 ) -> None:
-    message, path = single(reject(body))
-    assert message == f"{PAYLOAD} Unknown name \"{name}\" at '{where}': Cannot find field."
-    assert path == where
+    assert single(reject(body, api_version="v1")) == (message, where)
 
 
 def test_an_object_for_a_scalar_field_names_the_field_as_sent() -> None:
@@ -344,6 +352,43 @@ def test_an_object_for_a_scalar_field_names_the_field_as_sent() -> None:
         "Starting an object on a scalar field"
     )
     assert path == "generation_config"
+
+
+def test_an_unknown_object_inside_a_map_value_is_reported_at_the_entrys_value() -> None:
+    # The front end's form for map entries: 'parameters.properties[2].value'
+    # (python-aiplatform#4333), and an object-valued unknown field stops at its parent there.
+    properties = {"a": {"type": "STRING"}, "b": {"type": "OBJECT", "extra": {"x": 1}}}
+    tool = {
+        "functionDeclarations": {
+            "name": "f",
+            "parameters": {"type": "OBJECT", "properties": properties},
+        }
+    }
+    where = "tools[0].function_declarations[0].parameters.properties[1].value"
+    assert single(reject(request(tools=tool))) == (
+        f"{PAYLOAD} Unknown name \"extra\" at '{where}': Cannot find field.",
+        where,
+    )
+
+
+def test_an_unknown_field_in_a_single_object_given_for_a_list_is_at_index_0() -> None:
+    # The front end reads the single object as the list's only element, so it is quoted
+    # as element [0] (inferred: no real message about such a body seen).
+    body = {"contents": {"role": "user", "parts": {"text": "Hi", "extra": {"x": 1}}}}
+    assert single(reject(body)) == (
+        f"{PAYLOAD} Unknown name \"extra\" at 'contents[0].parts[0]': Cannot find field.",
+        "contents[0].parts[0]",
+    )
+
+
+def test_an_object_for_a_maps_scalar_value_is_reported_at_the_entry() -> None:
+    # A map entry is a message {key, value} at '<map>[i]'; its scalar value field is quoted
+    # there (inferred from the '[i].value' form above).
+    message, path = single(reject(request(labels={"team": "a", "cost": {"x": 1}})))
+    assert message == (
+        f"{PAYLOAD} Unknown name \"value\" at 'labels[1]': Starting an object on a scalar field"
+    )
+    assert path == "labels[1]"
 
 
 def test_a_v1beta1_only_field_is_unknown_in_v1() -> None:
@@ -359,10 +404,9 @@ def test_a_v1beta1_only_field_is_unknown_in_v1() -> None:
     assert out["generationConfig"] == {"modelConfig": {"featureSelectionPreference": "BALANCED"}}
     message, path = single(reject(body, api_version="v1"))
     assert message == (
-        f"{PAYLOAD} Unknown name \"modelConfig\" at 'generation_config.modelConfig': "
-        "Cannot find field."
+        f"{PAYLOAD} Unknown name \"modelConfig\" at 'generation_config': Cannot find field."
     )
-    assert path == "generation_config.modelConfig"
+    assert path == "generation_config"
 
 
 # ------------------------------------------------------------------------------- scalar types
@@ -690,7 +734,7 @@ def test_parse_message_collects_violations_instead_of_raising() -> None:
     assert out == {"contents": []}
     assert violations == [
         FieldViolation("", f'{PAYLOAD} Unknown name "foo": Cannot find field.'),
-        FieldViolation("bar", f"{PAYLOAD} Unknown name \"bar\" at 'bar': Cannot find field."),
+        FieldViolation("", f'{PAYLOAD} Unknown name "bar": Cannot find field.'),
     ]
 
 
@@ -869,6 +913,7 @@ function_call = st.builds(
     st.dictionaries(st.from_regex(r"[a-z_]{1,8}", fullmatch=True), json_scalars, max_size=3),
 )
 parts = st.one_of(st.builds(lambda t: {"text": t}, texts), blob, file_data, function_call)
+
 contents = st.lists(
     st.fixed_dictionaries(
         {"parts": st.lists(parts, min_size=1, max_size=3)},

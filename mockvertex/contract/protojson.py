@@ -333,9 +333,13 @@ class _Walker:
         self.violations: list[FieldViolation] = []
 
     # -- reporting
-    def unknown(self, parent: _Path, name: str, why: str, *, value: Any = None) -> None:
-        parent_text = _path_text(parent)
-        where = _join(parent_text, name) if isinstance(value, dict) else parent_text
+    def unknown(self, parent: _Path, name: str, why: str) -> None:
+        # Reported at the parent's path whatever the value holds, an object included:
+        # 'Unknown name "thinkingConfig" at 'generation_config': Cannot find field.' for
+        # {"generation_config": {"thinkingConfig": {...}}} (googleapis/go-genai#83), and with
+        # no "at" part at the top level ('Unknown name "thinking": Cannot find field.',
+        # decolua/9router#1876; that the value there was an object is likely, not shown).
+        where = _path_text(parent)
         at = f" at '{where}'" if where else ""
         self.violations.append(
             FieldViolation(where, f'{_PAYLOAD} Unknown name "{name}"{at}: {why}')
@@ -355,7 +359,7 @@ class _Walker:
         for key, value in obj.items():
             f = lookup.get(key)
             if f is None:
-                self.unknown(path, key, "Cannot find field.", value=value)
+                self.unknown(path, key, "Cannot find field.")
                 continue
             if value is None:
                 continue
@@ -408,11 +412,17 @@ class _Walker:
             if not isinstance(value, dict):
                 self.invalid(path, self._type_name(f), value)
                 return None
+            # A map is a list of entries {key, value} to the front end: the fields of the i-th
+            # value sit at '<map>[i].value' ('Unknown name "x" at
+            # 'tools[0].function_declarations[0].parameters.properties[2].value': Cannot find
+            # field.', python-aiplatform#4333), and the value field itself belongs to the entry
+            # '<map>[i]' (inferred from that form: no message about a map's scalar value seen).
             entries: dict[str, Any] = {}
             for i, (k, v) in enumerate(value.items()):
                 if v is None:
                     continue
-                entries[k] = self.single(f.map_value, v, ((path, i), "value"), path, None)
+                entry = (path, i)
+                entries[k] = self.single(f.map_value, v, (entry, "value"), entry, None)
             return entries
         if kind == "struct":
             if not isinstance(value, dict):
