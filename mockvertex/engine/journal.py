@@ -1,55 +1,984 @@
-"""The journal: every exchange the mock answered, newest last, with no secrets."""
+"""The journal: one immutable entry per exchange, bounded in bytes, with no secrets.
+
+A handler records an exchange on a mutable :class:`Recorder` while it answers, then
+:meth:`Journal.finish` freezes it into an :class:`Exchange`:
+
+    recorder = journal.begin(method="POST", path=..., query=request.query.items(),
+                             headers=request.headers.items(), session="default")
+    recorder.set_body(raw)          # size, sha256, the text up to the body cap
+    recorder.request = normalized   # the parsed request (kept while the byte budget allows)
+    recorder.record_write(len(data), chunks=1)
+    recorder.outcome = Outcome.OK
+    entry = journal.finish(recorder)
+    journal.replace(entry.amend(outcome=Outcome.CLIENT_DISCONNECTED, client_hung_up=True))
+
+Secrets never reach an entry: credential headers and query parameters are dropped (their names
+are listed in ``redacted``) and only a short keyed digest of the credential is kept, so a report
+can tell a 401 retried with the same token from one retried with a fresh token.
+
+Memory is bounded in bytes as well as in entries. Each entry counts a fixed part, the body text
+it keeps (at most ``body_cap`` bytes) and an estimate of its parsed request. Over ``max_bytes``
+the journal first sheds the body text and parsed request of its oldest entries (``shed``), then
+drops whole oldest entries; :meth:`Journal.stats` counts both.
+
+Until the server records through :meth:`Journal.begin`, the older calls keep working:
+``Exchange(method=..., path=..., query=..., headers=..., body=...)`` builds a :class:`Recorder`,
+``journal.add(recorder)`` lists it, and :meth:`Journal.entries` freezes it on every read.
+"""
 
 from __future__ import annotations
 
+import codecs
+import email.utils
+import hashlib
+import hmac
+import itertools
+import json
+import secrets
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
+from functools import cache
 from typing import Any
 
-__all__ = ["Exchange", "Journal"]
+import orjson
+
+from mockvertex.contract.errors import StatusError
+
+__all__ = [
+    "DEFAULT_BODY_CAP",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_SESSION",
+    "SECRET_HEADERS",
+    "SECRET_QUERY",
+    "Exchange",
+    "Journal",
+    "JournalStats",
+    "Outcome",
+    "Recorder",
+    "Verdict",
+    "parse_jsonl",
+    "redact",
+    "retry_after_of",
+]
+
+#: How much of a request body an entry keeps as text, in bytes (size and digest cover it all).
+DEFAULT_BODY_CAP = 64 * 1024
+#: What all entries together may keep, in bytes (estimated; see ``Exchange.retained_bytes``).
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_SESSION = "default"
+
+SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key", "cookie", "proxy-authorization"})
+SECRET_QUERY = frozenset({"key", "access_token"})  # API keys and tokens sent in the URL
+
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+#: The fixed part of an entry's retained size: the object, its small fields and dicts.
+_ENTRY_OVERHEAD = 1024
+#: A parsed JSON request costs its JSON length plus about this much per member or element
+#: (measured with tracemalloc on CPython 3.11: a request of 20,000 small contents takes about
+#: 10 times its JSON length, one carrying 7.5 MB of inline data about 1.0 times).
+_PER_JSON_ITEM = 100
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+#: Hex digits kept of a credential's keyed digest: enough to tell tokens apart in one test.
+_TOKEN_DIGEST_HEX = 8
 
 
-@dataclass
+class Outcome(str, Enum):
+    """How an exchange ended, as the journal and the retry report name it."""
+
+    OK = "ok"
+    ERROR = "error"  # an error status, nothing else sent
+    MID_STREAM_ERROR = "mid_stream_error"  # an error object inside a 200 stream
+    DISCONNECTED = "disconnected"  # the mock reset the connection
+    TRUNCATED = "truncated"  # the stream ended early, but cleanly
+    MALFORMED = "malformed"  # a frame that does not parse
+    GARBAGE = "garbage"  # random bytes, then close
+    EMPTY = "empty"  # closed before any byte
+    STALLED = "stalled"  # nothing more sent for the stall's duration
+    CLIENT_DISCONNECTED = "client_disconnected"  # the client hung up first
+    PENDING = "pending"  # still being answered
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Why a request was refused (auth, route or validation): the error the mock answered."""
+
+    code: int  # the HTTP status
+    status: str  # the google.rpc code name
+    message: str
+    fields: tuple[str, ...] = ()  # field paths of the violations, when the request was invalid
+
+    @classmethod
+    def of(cls, error: StatusError) -> Verdict:
+        return cls(
+            error.http_status,
+            error.status,
+            error.message,
+            tuple(v.field for v in error.violations),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "status": self.status,
+            "message": self.message,
+            "fields": list(self.fields),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Verdict:
+        return cls(
+            int(raw["code"]),
+            str(raw["status"]),
+            str(raw["message"]),
+            tuple(raw.get("fields", ())),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The immutable entry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Exchange:
-    """One request the mock answered, as the journal keeps it (no secrets)."""
+    """One exchange as the journal keeps it: immutable, without secrets.
 
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: str
+    Times ``arrival``, ``first_byte`` and ``end`` are on the monotonic clock (``first_byte`` is
+    None when nothing was sent, ``end`` while the exchange is still open); ``wall_time`` is the
+    wall clock at arrival. ``body`` is the body text up to the journal's cap (``body_truncated``
+    says it was cut; ``body_size`` and ``body_sha256`` cover the whole body). ``shed`` says the
+    body text and parsed ``request`` were dropped to stay within the journal's byte budget.
+    """
+
+    id: int
+    session: str = DEFAULT_SESSION
+    arrival: float = 0.0
+    first_byte: float | None = None
+    end: float | None = None
+    wall_time: float = 0.0
+    method: str = "POST"
+    path: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: What was removed: ``header:<lowercased name>`` and ``query:<name>``.
+    redacted: tuple[str, ...] = ()
+    #: A keyed digest of the credential presented (bearer token or API key), never the secret.
+    token_digest: str | None = None
+    body: str | None = field(default="", repr=False)
+    body_size: int = 0
+    body_sha256: str = ""
+    body_truncated: bool = False
+    request: Mapping[str, Any] | None = field(default=None, repr=False)
+    #: Groups the attempts of one logical call: model, method and the request's content.
+    request_digest: str = ""
+    verdict: Verdict | None = None
     api_version: str = ""
     model: str = ""
     rpc: str = ""
-    request: dict[str, Any] | None = None
-    status: int = 0
     framing: str = ""
     scenario: str | None = None
+    step: int | None = None
+    fault: str | None = None
+    status: int = 0
+    #: The code of the error the mock sent: the status line's, or the one inside a 200 stream.
+    error_code: int | None = None
     chunks_sent: int = 0
-    outcome: str = "pending"
-    started: float = field(default_factory=time.time)
+    bytes_sent: int = 0
+    #: The delay the mock asked for, in seconds, and where it said so.
+    retry_after: float | None = None
+    retry_after_source: str | None = None  # "Retry-After" or "RetryInfo"
+    outcome: Outcome = Outcome.PENDING
+    client_hung_up: bool = False
+    shed: bool = False
+    amended: bool = False
+    #: Retained-size estimate of the parsed request (computed once, when it was recorded).
+    request_bytes: int = field(default=0, repr=False)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Exchange:
+        # Compatibility: the server builds ``Exchange(method=..., path=..., ...)`` and fills it
+        # in as it answers. Such a call (no id) gets a Recorder until the server uses one itself.
+        if not args and "id" not in kwargs and "method" in kwargs and "path" in kwargs:
+            return Recorder(**kwargs)  # type: ignore[return-value]
+        return object.__new__(cls)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @property
+    def started(self) -> float:
+        """The wall time at arrival (the name the journal used before ``wall_time``)."""
+        return self.wall_time
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else self.end - self.arrival
+
+    def retained_bytes(self) -> int:
+        """What this entry costs the journal's byte budget (an estimate)."""
+        size = _fixed_size(self.path, self.headers, self.query)
+        if self.body:
+            size += len(self.body)
+        if self.request is not None:
+            size += self.request_bytes
+        return size
+
+    def amend(self, **changes: Any) -> Exchange:
+        """A copy with ``changes``, marked amended (hand it to :meth:`Journal.replace`)."""
+        return replace(self, amended=True, **changes)
+
+    def without_payload(self) -> Exchange:
+        """This entry with its body text and parsed request shed."""
+        return replace(self, body=None, request=None, shed=True)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The entry as JSON-ready values (the control plane and JSON Lines use this)."""
+        return {
+            "id": self.id,
+            "session": self.session,
+            "arrival": self.arrival,
+            "first_byte": self.first_byte,
+            "end": self.end,
+            "wall_time": self.wall_time,
+            "started": self.wall_time,
+            "method": self.method,
+            "path": self.path,
+            "query": dict(self.query),
+            "headers": dict(self.headers),
+            "redacted": list(self.redacted),
+            "token_digest": self.token_digest,
+            "body": self.body,
+            "body_size": self.body_size,
+            "body_sha256": self.body_sha256,
+            "body_truncated": self.body_truncated,
+            "request": None if self.request is None else dict(self.request),
+            "request_digest": self.request_digest,
+            "verdict": None if self.verdict is None else self.verdict.to_json(),
+            "api_version": self.api_version,
+            "model": self.model,
+            "rpc": self.rpc,
+            "framing": self.framing,
+            "scenario": self.scenario,
+            "step": self.step,
+            "fault": self.fault,
+            "status": self.status,
+            "error_code": self.error_code,
+            "chunks_sent": self.chunks_sent,
+            "bytes_sent": self.bytes_sent,
+            "retry_after": self.retry_after,
+            "retry_after_source": self.retry_after_source,
+            "outcome": self.outcome.value,
+            "client_hung_up": self.client_hung_up,
+            "shed": self.shed,
+            "amended": self.amended,
+            "request_bytes": self.request_bytes,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Exchange:
+        """The entry back from :meth:`to_json` (unknown keys, such as ``started``, are ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known}
+        values["redacted"] = tuple(values.get("redacted", ()))
+        values["outcome"] = Outcome(values.get("outcome", Outcome.PENDING))
+        verdict = values.get("verdict")
+        values["verdict"] = None if verdict is None else Verdict.from_json(verdict)
+        return cls(**values)
+
+    def to_jsonl(self) -> str:
+        """One line of JSON, no newline."""
+        return _dumps(self.to_json())
+
+
+def parse_jsonl(text: str) -> list[Exchange]:
+    """Entries back from :meth:`Journal.to_jsonl` (blank lines are skipped)."""
+    return [Exchange.from_json(json.loads(line)) for line in text.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets
+
+
+@cache
+def _process_key() -> bytes:
+    """The per-process key of credential digests, made on first use (never at import)."""
+    return secrets.token_bytes(32)
+
+
+def _digest(credential: str, key: bytes) -> str:
+    mac = hmac.new(key, credential.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return mac.hexdigest()[:_TOKEN_DIGEST_HEX]
+
+
+def _items(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
+    if isinstance(pairs, dict):  # the common case, without the slower ABC check
+        return pairs.items()
+    return pairs.items() if isinstance(pairs, Mapping) else pairs
+
+
+def redact(
+    query: Mapping[str, str] | Iterable[tuple[str, str]],
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    *,
+    key: bytes | None = None,
+) -> tuple[dict[str, str], dict[str, str], tuple[str, ...], str | None]:
+    """``(query, headers, redacted, token_digest)`` with every credential removed.
+
+    The digest is an HMAC-SHA256 of the credential presented, keyed per process (or by
+    ``key``), cut to a few hex digits: the bearer token if there is one, else the API key from
+    ``x-goog-api-key`` or the ``key`` parameter, else an ``access_token`` parameter. A later
+    value of a repeated name replaces an earlier one.
+    """
+    kept_headers: dict[str, str] = {}
+    kept_query: dict[str, str] = {}
+    removed: list[str] = []
+    bearer = api_key = url_token = None
+    for name, value in _items(headers):
+        lower = name.lower()
+        if lower not in SECRET_HEADERS:
+            kept_headers[name] = value
+            continue
+        removed.append(f"header:{lower}")
+        if lower == "authorization":
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                bearer = token.strip()
+        elif lower == "x-goog-api-key" and value:
+            api_key = value
+    for name, value in _items(query):
+        if name not in SECRET_QUERY:
+            kept_query[name] = value
+            continue
+        removed.append(f"query:{name}")
+        if name == "key" and value and api_key is None:
+            api_key = value
+        elif name == "access_token" and value:
+            url_token = value
+    if bearer is not None:
+        credential = f"bearer:{bearer}"
+    elif api_key is not None:
+        credential = f"key:{api_key}"
+    elif url_token is not None:
+        credential = f"bearer:{url_token}"
+    else:
+        return kept_query, kept_headers, tuple(dict.fromkeys(removed)), None
+    digest = _digest(credential, key if key is not None else _process_key())
+    return kept_query, kept_headers, tuple(dict.fromkeys(removed)), digest
+
+
+# ---------------------------------------------------------------------------------------------
+# What the mock asked a client to wait
+
+
+def retry_after_of(error: StatusError, *, now: float | None = None) -> tuple[float, str] | None:
+    """The delay ``error`` asks for, in seconds, and its source; None when it asks none.
+
+    A ``Retry-After`` header wins (delay-seconds or an HTTP-date, RFC 9110 §10.2.3; a date is
+    measured from ``now``, the wall clock by default), else a ``google.rpc.RetryInfo`` detail's
+    ``retryDelay`` (a protobuf Duration such as ``"1.5s"``).
+    """
+    for name, value in error.headers.items():
+        if name.lower() == "retry-after":
+            seconds = _parse_retry_after(value, time.time() if now is None else now)
+            if seconds is not None:
+                return seconds, "Retry-After"
+    for detail in error.details():
+        if detail.get("@type") == _RETRY_INFO:
+            seconds = _parse_duration(detail.get("retryDelay"))
+            if seconds is not None:
+                return seconds, "RetryInfo"
+    return None
+
+
+def _parse_retry_after(value: str, now: float) -> float | None:
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _parse_duration(value: Any) -> float | None:
+    if isinstance(value, Mapping):  # the proto form {"seconds": ..., "nanos": ...}
+        try:
+            return float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
+        except (TypeError, ValueError):
+            return None
+    if not isinstance(value, str) or not value.endswith("s"):
+        return None
+    try:
+        seconds = float(value[:-1])
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The mutable recorder
+
+
+class Recorder:
+    """One exchange while the mock answers it: mutable, used by one handler at a time.
+
+    It keeps the attribute names the journal's entries have. Setting ``body`` (text) or calling
+    :meth:`set_body` (bytes) keeps the size, the sha256 and at most ``body_cap`` bytes of text;
+    setting ``request`` measures the parsed request once. :meth:`freeze` gives the entry.
+    """
+
+    __slots__ = (
+        "_body_text",
+        "_chunks_sent",
+        "_clock",
+        "_finished",
+        "_fixed_bytes",
+        "_journal",
+        "_outcome",
+        "_request",
+        "_request_sha",
+        "api_version",
+        "arrival",
+        "body_cap",
+        "body_sha256",
+        "body_size",
+        "body_truncated",
+        "bytes_sent",
+        "client_hung_up",
+        "end",
+        "error_code",
+        "fault",
+        "first_byte",
+        "framing",
+        "headers",
+        "id",
+        "method",
+        "model",
+        "path",
+        "query",
+        "redacted",
+        "request_bytes",
+        "retry_after",
+        "retry_after_source",
+        "rpc",
+        "scenario",
+        "session",
+        "shed",
+        "status",
+        "step",
+        "token_digest",
+        "verdict",
+        "wall_time",
+    )
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        body: str | bytes = b"",
+        session: str = DEFAULT_SESSION,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        body_cap: int = DEFAULT_BODY_CAP,
+        token_key: bytes | None = None,
+    ) -> None:
+        self._clock = clock
+        self.arrival = clock()
+        self.wall_time = wall_clock()
+        self.first_byte: float | None = None
+        self.end: float | None = None
+        self.id = 0
+        self.session = session
+        self.method = method
+        self.path = path
+        self.query, self.headers, self.redacted, self.token_digest = redact(
+            query, headers, key=token_key
+        )
+        self._fixed_bytes = _fixed_size(path, self.headers, self.query)
+        self.api_version = ""
+        self.model = ""
+        self.rpc = ""
+        self.framing = ""
+        self.scenario: str | None = None
+        self.step: int | None = None
+        self.fault: str | None = None
+        self.status = 0
+        self.error_code: int | None = None
+        self.bytes_sent = 0
+        self.retry_after: float | None = None
+        self.retry_after_source: str | None = None
+        self.verdict: Verdict | None = None
+        self.client_hung_up = False
+        self.body_cap = body_cap
+        self._chunks_sent = 0
+        self._outcome = Outcome.PENDING
+        self._body_text = ""
+        self.body_size = 0
+        self.body_sha256 = _EMPTY_SHA256
+        self.body_truncated = False
+        self._request: Mapping[str, Any] | None = None
+        self._request_sha = ""
+        self.request_bytes = 0
+        self.shed = False
+        self._journal: Journal | None = None
+        self._finished = False
+        if body:
+            self.body = body
+
+    # -- the body: text up to the cap, size and digest of it all
+    @property
+    def body(self) -> str | None:
+        return None if self.shed else self._body_text
+
+    @body.setter
+    def body(self, value: str | bytes) -> None:
+        self.set_body(value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value)
+
+    def set_body(self, raw: bytes) -> None:
+        """Record the request body: its size and sha256, and its text up to the body cap."""
+        self.body_size = len(raw)
+        self.body_sha256 = hashlib.sha256(raw).hexdigest()
+        self._keep_text(raw)
+        self._resized()
+
+    def _keep_text(self, raw: bytes) -> None:
+        """Keep at most ``body_cap`` bytes of ``raw`` as text (nothing once shed)."""
+        self.body_truncated = len(raw) > self.body_cap
+        if self.shed:
+            self._body_text = ""
+            return
+        if not self.body_truncated:
+            self._body_text = raw.decode("utf-8", "replace")
+            return
+        # An incremental decode leaves out a character the cap cut in half.
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._body_text = decoder.decode(raw[: self.body_cap], final=False)
+
+    # -- the parsed request, measured once
+    @property
+    def request(self) -> Mapping[str, Any] | None:
+        return self._request
+
+    @request.setter
+    def request(self, value: Mapping[str, Any] | None) -> None:
+        if value is None:
+            self._request, self._request_sha, self.request_bytes = None, "", 0
+        else:
+            self._request_sha, self.request_bytes = _measure(value)
+            self._request = None if self.shed else value
+        self._resized()
+
+    # -- what went out
+    @property
+    def chunks_sent(self) -> int:
+        return self._chunks_sent
+
+    @chunks_sent.setter
+    def chunks_sent(self, value: int) -> None:
+        if value > 0:
+            self.mark_first_byte()
+        self._chunks_sent = value
+
+    @property
+    def outcome(self) -> Outcome:
+        return self._outcome
+
+    @outcome.setter
+    def outcome(self, value: Outcome | str) -> None:
+        self._outcome = Outcome(value)
+        if self._outcome is not Outcome.PENDING:
+            self.end = self._clock()
+        if self._outcome is Outcome.CLIENT_DISCONNECTED:
+            self.client_hung_up = True
+
+    @property
+    def started(self) -> float:
+        return self.wall_time
+
+    def mark_first_byte(self) -> None:
+        """The first byte of the answer is going out now (later calls change nothing)."""
+        if self.first_byte is None:
+            self.first_byte = self._clock()
+
+    def record_write(self, nbytes: int, *, chunks: int = 0) -> None:
+        """``nbytes`` more bytes went out, completing ``chunks`` more chunks."""
+        self.mark_first_byte()
+        self.bytes_sent += nbytes
+        self._chunks_sent += chunks
+
+    def reject(self, error: StatusError) -> None:
+        """The request was refused (auth, route, validation): its verdict and error status."""
+        self.verdict = Verdict.of(error)
+        self.fail(error)
+
+    def fail(self, error: StatusError, *, outcome: Outcome = Outcome.ERROR) -> None:
+        """The mock answered ``error``: as the status when ``outcome`` is ERROR, else inside
+        the stream (MID_STREAM_ERROR). Records the delay it asked for."""
+        if outcome is Outcome.ERROR:
+            self.status = error.http_status
+        self.error_code = error.http_status
+        asked = retry_after_of(error)
+        if asked is not None:
+            self.retry_after, self.retry_after_source = asked
+        self.outcome = outcome
+
+    def hung_up(self) -> None:
+        """The client went away before the answer was complete."""
+        self.outcome = Outcome.CLIENT_DISCONNECTED
+
+    # -- into the journal
+    def freeze(self) -> Exchange:
+        """The entry as it stands now."""
+        return Exchange(
+            id=self.id,
+            session=self.session,
+            arrival=self.arrival,
+            first_byte=self.first_byte,
+            end=self.end,
+            wall_time=self.wall_time,
+            method=self.method,
+            path=self.path,
+            query=dict(self.query),
+            headers=dict(self.headers),
+            redacted=self.redacted,
+            token_digest=self.token_digest,
+            body=self.body,
+            body_size=self.body_size,
+            body_sha256=self.body_sha256,
+            body_truncated=self.body_truncated,
+            request=self._request,
+            request_digest=self.request_digest,
+            verdict=self.verdict,
+            api_version=self.api_version,
+            model=self.model,
+            rpc=self.rpc,
+            framing=self.framing,
+            scenario=self.scenario,
+            step=self.step,
+            fault=self.fault,
+            status=self.status,
+            error_code=self.error_code,
+            chunks_sent=self._chunks_sent,
+            bytes_sent=self.bytes_sent,
+            retry_after=self.retry_after,
+            retry_after_source=self.retry_after_source,
+            outcome=self._outcome,
+            client_hung_up=self.client_hung_up,
+            shed=self.shed,
+            request_bytes=self.request_bytes,
+        )
+
+    @property
+    def request_digest(self) -> str:
+        """sha256 of model, method and the canonical parsed request (else the raw body)."""
+        content = (
+            f"request:{self._request_sha}" if self._request_sha else f"body:{self.body_sha256}"
+        )
+        text = f"{self.model}\n{self.rpc}\n{content}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def retained_bytes(self) -> int:
+        size = self._fixed_bytes
+        if not self.shed:
+            size += len(self._body_text)
+            if self._request is not None:
+                size += self.request_bytes
+        return size
+
+    def _shed(self) -> None:
+        self.shed = True
+        self._body_text = ""
+        self._request = None
+
+    def _resized(self) -> None:
+        journal = self._journal
+        if journal is not None:
+            journal._resized(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"Recorder(id={self.id}, {self.method} {self.path}, status={self.status}, "
+            f"outcome={self._outcome.value}, session={self.session!r})"
+        )
+
+
+def _measure(request: Mapping[str, Any]) -> tuple[str, int]:
+    """The sha256 of the canonical JSON of a parsed request, and its retained-size estimate."""
+    try:
+        canonical = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits, or a type orjson does not know
+        text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+        canonical = text.encode("utf-8", "surrogatepass")
+    items = canonical.count(b":") + canonical.count(b",")
+    return hashlib.sha256(canonical).hexdigest(), len(canonical) + _PER_JSON_ITEM * items
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _fixed_size(path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> int:
+    size = _ENTRY_OVERHEAD + len(path)
+    for pairs in (headers, query):
+        size += sum(map(len, pairs)) + sum(map(len, pairs.values()))
+    return size
+
+
+# ---------------------------------------------------------------------------------------------
+# The journal
+
+
+@dataclass(frozen=True, slots=True)
+class JournalStats:
+    """What a journal holds and what its bounds made it drop."""
+
+    entries: int
+    open: int  # recorders not yet finished
+    bytes: int  # estimated retained size of all entries
+    max_entries: int
+    max_bytes: int
+    body_cap: int
+    dropped_entries: int  # whole entries dropped, oldest first
+    dropped_bodies: int  # entries whose body text and parsed request were shed
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "entries": self.entries,
+            "open": self.open,
+            "bytes": self.bytes,
+            "max_entries": self.max_entries,
+            "max_bytes": self.max_bytes,
+            "body_cap": self.body_cap,
+            "dropped_entries": self.dropped_entries,
+            "dropped_bodies": self.dropped_bodies,
+        }
 
 
 class Journal:
-    """Thread-safe record of the latest exchanges (at most ``limit``), newest last."""
+    """Thread-safe record of the latest exchanges, oldest first, bounded in count and bytes.
 
-    def __init__(self, limit: int = 10_000) -> None:
-        self._lock = threading.Lock()
-        self._items: deque[Exchange] = deque(maxlen=limit)
+    The newest entry is never dropped, even alone over ``max_bytes`` (it is shed instead).
+    ``clear()`` of everything also resets the drop counters; ids keep counting up.
+    """
 
-    def add(self, exchange: Exchange) -> None:
+    def __init__(
+        self,
+        max_entries: int = 10_000,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        *,
+        body_cap: int = DEFAULT_BODY_CAP,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        token_key: bytes | None = None,
+    ) -> None:
+        if max_entries < 1 or max_bytes < 0 or body_cap < 0:
+            raise ValueError("max_entries must be positive; max_bytes and body_cap not negative")
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.body_cap = body_cap
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._token_key = token_key
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._slots: OrderedDict[int, Exchange | Recorder] = OrderedDict()
+        self._sizes: dict[int, int] = {}
+        self._total = 0
+        self._heavy: deque[int] = deque()  # ids that may keep a body or request, oldest first
+        self._in_heavy: set[int] = set()
+        self._dropped_entries = 0
+        self._dropped_bodies = 0
+
+    # -- recording
+    def begin(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        session: str = DEFAULT_SESSION,
+    ) -> Recorder:
+        """A recorder for a request arriving now, listed (as pending) at once."""
+        recorder = Recorder(
+            method=method,
+            path=path,
+            query=query,
+            headers=headers,
+            session=session,
+            clock=self._clock,
+            wall_clock=self._wall_clock,
+            body_cap=self.body_cap,
+            token_key=self._token_key,
+        )
+        self.add(recorder)
+        return recorder
+
+    def add(self, item: Recorder | Exchange) -> None:
+        """List an open recorder (its entry follows its changes until finished), or a finished
+        entry (it gets this journal's next id)."""
         with self._lock:
-            self._items.append(exchange)
+            ident = next(self._ids)
+            if isinstance(item, Recorder):
+                if item._journal is not None or item._finished:
+                    raise ValueError(f"{item!r} is already in a journal")
+                item.id = ident
+                item._journal = self
+                if item.body_cap != self.body_cap:
+                    item.body_cap = self.body_cap
+                    if item.body_size and not item.body_truncated:
+                        item._keep_text(item._body_text.encode("utf-8", "surrogatepass"))
+                    elif item.body_truncated:  # only the kept prefix is left to cut
+                        kept = item._body_text.encode("utf-8", "surrogatepass")[: self.body_cap]
+                        item._body_text = kept.decode("utf-8", "ignore")
+                self._slots[ident] = item
+            else:
+                if item.request is not None and not item.request_bytes:
+                    item = replace(item, request_bytes=_measure(item.request)[1])
+                self._slots[ident] = replace(item, id=ident)
+            self._sizes[ident] = 0
+            self._resize_locked(ident)
 
-    def clear(self) -> None:
+    def finish(self, recorder: Recorder) -> Exchange:
+        """Freeze ``recorder`` at the end of its exchange (the end time is now) and keep the
+        entry in its place. Returns the entry (also when the journal was cleared meanwhile)."""
         with self._lock:
-            self._items.clear()
+            recorder.end = recorder._clock()
+            entry = recorder.freeze()
+            recorder._finished = True
+            if recorder._journal is self and self._slots.get(recorder.id) is recorder:
+                self._slots[recorder.id] = entry
+                self._resize_locked(recorder.id)
+            recorder._journal = None
+            return entry
 
-    def entries(self) -> list[Exchange]:
+    def replace(self, entry: Exchange) -> bool:
+        """Amend a finished entry once, by id. False when the entry is no longer kept."""
         with self._lock:
-            return list(self._items)
+            current = self._slots.get(entry.id)
+            if current is None:
+                return False
+            if isinstance(current, Recorder):
+                raise ValueError(f"entry {entry.id} is still being recorded: finish it first")
+            if current.amended:
+                raise ValueError(f"entry {entry.id} was already amended once")
+            amended = replace(entry, amended=True)
+            if current.shed:
+                amended = amended.without_payload()
+            self._slots[entry.id] = amended
+            self._resize_locked(entry.id)
+            return True
+
+    def _resized(self, recorder: Recorder) -> None:
+        with self._lock:
+            if self._slots.get(recorder.id) is recorder:
+                self._resize_locked(recorder.id)
+
+    def _resize_locked(self, ident: int) -> None:
+        slot = self._slots[ident]
+        size = slot.retained_bytes()
+        self._total += size - self._sizes[ident]
+        self._sizes[ident] = size
+        if _has_payload(slot) and ident not in self._in_heavy:
+            self._heavy.append(ident)
+            self._in_heavy.add(ident)
+        self._enforce()
+
+    def _enforce(self) -> None:
+        while self._total > self.max_bytes and self._heavy:
+            ident = self._heavy.popleft()
+            self._in_heavy.discard(ident)
+            slot = self._slots.get(ident)
+            if slot is None or not _has_payload(slot):
+                continue
+            if isinstance(slot, Recorder):
+                slot._shed()
+            else:
+                self._slots[ident] = slot.without_payload()
+            self._dropped_bodies += 1
+            size = self._slots[ident].retained_bytes()
+            self._total += size - self._sizes[ident]
+            self._sizes[ident] = size
+        while len(self._slots) > self.max_entries or (
+            self._total > self.max_bytes and len(self._slots) > 1
+        ):
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        ident, slot = self._slots.popitem(last=False)
+        self._total -= self._sizes.pop(ident)
+        self._in_heavy.discard(ident)
+        if isinstance(slot, Recorder):
+            slot._journal = None
+        self._dropped_entries += 1
+
+    # -- reading
+    def entries(self, session: str | None = None) -> list[Exchange]:
+        """Every entry kept, oldest first (open ones as they stand), of one session or all."""
+        with self._lock:
+            slots = list(self._slots.values())
+        out = [s.freeze() if isinstance(s, Recorder) else s for s in slots]
+        return out if session is None else [e for e in out if e.session == session]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._slots)
+
+    def clear(self, session: str | None = None) -> None:
+        """Forget every entry, or those of one session (open recorders stop being listed)."""
+        with self._lock:
+            if session is None:
+                doomed = list(self._slots)
+                self._dropped_entries = self._dropped_bodies = 0
+            else:
+                doomed = [i for i, s in self._slots.items() if s.session == session]
+            for ident in doomed:
+                slot = self._slots.pop(ident)
+                self._total -= self._sizes.pop(ident)
+                self._in_heavy.discard(ident)
+                if isinstance(slot, Recorder):
+                    slot._journal = None
+            if session is None:
+                self._heavy.clear()
+                self._total = 0
+
+    def stats(self) -> JournalStats:
+        with self._lock:
+            return JournalStats(
+                entries=len(self._slots),
+                open=sum(1 for s in self._slots.values() if isinstance(s, Recorder)),
+                bytes=self._total,
+                max_entries=self.max_entries,
+                max_bytes=self.max_bytes,
+                body_cap=self.body_cap,
+                dropped_entries=self._dropped_entries,
+                dropped_bodies=self._dropped_bodies,
+            )
+
+    def iter_jsonl(self, session: str | None = None) -> Iterator[str]:
+        """The entries as JSON Lines, one line (newline included) at a time."""
+        for entry in self.entries(session):
+            yield entry.to_jsonl() + "\n"
+
+    def to_jsonl(self, session: str | None = None) -> str:
+        return "".join(self.iter_jsonl(session))
+
+
+def _has_payload(slot: Exchange | Recorder) -> bool:
+    if slot.shed:
+        return False
+    return bool(slot.body) or slot.request is not None
