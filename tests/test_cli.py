@@ -52,6 +52,26 @@ SAMPLES: dict[str, tuple[str, str, list[str]]] = {
             "tools[0].function_declarations[0].parameters.properties[0].key",
         ],
     ),
+    "function_turns_out_of_order": (
+        "gemini-2.0-flash",
+        "generateContent",
+        ["contents[2]", "contents[3]"],
+    ),
+    "system_role_in_contents": ("gemini-2.0-flash", "generateContent", ["contents[0].role"]),
+    "thinking_budget_zero_pro": (
+        "gemini-2.5-pro",
+        "generateContent",
+        ["generation_config.thinking_config.thinking_budget"],
+    ),
+    "schema_without_type": (
+        "gemini-2.0-flash",
+        "generateContent",
+        [
+            "tools[0].function_declarations[0].parameters.properties[0].value",
+            "tools[0].function_declarations[0].parameters.properties[1].value",
+        ],
+    ),
+    "replayed_model_turn": ("gemini-2.5-flash", "streamGenerateContent", []),
     "several_violations": (
         "gemini-2.0-flash",
         "generateContent",

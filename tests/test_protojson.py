@@ -914,6 +914,20 @@ function_call = st.builds(
 )
 parts = st.one_of(st.builds(lambda t: {"text": t}, texts), blob, file_data, function_call)
 
+
+def _in_turn_order(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Function calls kept only where Vertex takes them: in a turn right after a user turn
+    (no role is user); elsewhere each becomes a text part."""
+    out = []
+    for i, turn in enumerate(turns):
+        after_user = i > 0 and str(turns[i - 1].get("role", "user")).lower() == "user"
+        if not after_user:
+            plain = [{"text": "call"} if "functionCall" in p else p for p in turn["parts"]]
+            turn = {**turn, "parts": plain}
+        out.append(turn)
+    return out
+
+
 contents = st.lists(
     st.fixed_dictionaries(
         {"parts": st.lists(parts, min_size=1, max_size=3)},
@@ -921,7 +935,7 @@ contents = st.lists(
     ),
     min_size=1,
     max_size=3,
-)
+).map(_in_turn_order)
 generation_config = st.fixed_dictionaries(
     {},
     optional={

@@ -107,6 +107,7 @@ def test_raw_text_bytes_and_mappings_are_all_accepted(method: str) -> None:
         ("snake_case_litellm", "gemini-2.0-flash", "generateContent"),
         ("gapic_int_enums", "gemini-2.0-flash", "streamGenerateContent"),
         ("count_tokens_sdk", "gemini-2.0-flash", "countTokens"),
+        ("replayed_model_turn", "gemini-2.5-flash", "streamGenerateContent"),
     ],
 )
 def test_the_sample_requests_the_seed_and_real_clients_send_are_valid(
@@ -171,11 +172,23 @@ def test_valid_roles_are_user_and_model_in_any_case_or_none(role: str | None) ->
     assert accept({"contents": [content]})["contents"][0]["parts"] == [{"text": "Hi"}]
 
 
-@pytest.mark.parametrize("role", ["assistant", "system", "function", "users"])
+@pytest.mark.parametrize("role", ["assistant", "function", "users"])
 def test_any_other_role_is_rejected(role: str) -> None:
     body = {"contents": [*HELLO, {"role": role, "parts": [{"text": "Hi"}]}]}
     violation = single(reject(body))
     assert violation == FieldViolation("contents[1].role", "Please use a valid role: user, model.")
+
+
+@pytest.mark.parametrize("role", ["system", "SYSTEM"])
+def test_a_system_role_in_contents_has_its_own_message(role: str) -> None:
+    # "system" used to get the generic role message; Vertex words it apart (instructor#1291,
+    # CLIProxyAPI#3678).
+    body = {"contents": [{"role": role, "parts": [{"text": "Be brief."}]}, *HELLO]}
+    violation = single(reject(body))
+    assert violation == FieldViolation(
+        "contents[0].role", "Content with system role is not supported."
+    )
+    assert accept(request(systemInstruction={"role": role, "parts": [{"text": "Be brief."}]}))
 
 
 def test_the_system_instruction_role_is_not_checked() -> None:
@@ -254,6 +267,120 @@ def test_function_calls_and_responses_need_a_name() -> None:
     turns[1]["parts"][0]["functionCall"]["name"] = "get_weather"
     turns[2]["parts"][0]["functionResponse"]["name"] = "get_weather"
     assert accept({"contents": turns})["contents"] == turns
+
+
+# ---------------------------------------------------------------------------------- turns
+
+CALL_AFTER_USER = (
+    "Please ensure that function call turn comes immediately after a user turn or after a "
+    "function response turn."
+)
+RESPONSE_AFTER_CALL = (
+    "Please ensure that function response turn comes immediately after a function call turn."
+)
+RESPONSE_COUNT = (
+    "Please ensure that the number of function response parts is equal to the number of "
+    "function call parts of the function call turn."
+)
+
+
+def _user(text: str = "Weather in Oslo and Bergen?") -> dict[str, Any]:
+    return {"role": "user", "parts": [{"text": text}]}
+
+
+def _calls(*names: str) -> dict[str, Any]:
+    return {"role": "model", "parts": [{"functionCall": {"name": n, "args": {}}} for n in names]}
+
+
+def _responses(*names: str, role: str = "user") -> dict[str, Any]:
+    parts = [{"functionResponse": {"name": n, "response": {"temp": 3}}} for n in names]
+    return {"role": role, "parts": parts}
+
+
+def _model(text: str = "Cold in both.") -> dict[str, Any]:
+    return {"role": "model", "parts": [{"text": text}]}
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        [_user(), _calls("w", "w"), _responses("w", "w"), _model(), _user("Thanks")],
+        [_user(), _calls("a"), _responses("a"), _calls("b"), _responses("b"), _model()],
+        [{"parts": [{"text": "No role is user."}]}, _calls("a")],
+        [_user(), _calls("a"), _responses("a", role="")],
+        [_user(), {"role": "model", "parts": [{"text": "Let me look."}, *_calls("a")["parts"]]}],
+    ],
+    ids=["two-calls-two-answers", "chained-calls", "after-roleless", "roleless-answer", "mixed"],
+)
+def test_function_turns_in_order_are_valid(turns: list[dict[str, Any]]) -> None:
+    assert accept({"contents": turns})["contents"] == turns
+
+
+@pytest.mark.parametrize(
+    ("turns", "index"),
+    [
+        ([_calls("a"), _responses("a")], 0),
+        ([_user(), _model("Checking."), _calls("a")], 2),
+        ([_user(), _calls("a"), _calls("b")], 2),
+    ],
+    ids=["first-turn", "after-model-text", "after-a-call"],
+)
+def test_a_function_call_turn_must_follow_a_user_or_response_turn(
+    turns: list[dict[str, Any]], index: int
+) -> None:
+    violation = single(reject({"contents": turns}))
+    assert violation == FieldViolation(f"contents[{index}]", CALL_AFTER_USER)
+
+
+@pytest.mark.parametrize(
+    ("turns", "index"),
+    [
+        ([_responses("a")], 0),
+        ([_user(), _responses("a")], 1),
+        ([_user(), _calls("a"), _model(), _responses("a")], 3),
+    ],
+    ids=["first-turn", "after-user-text", "after-model-text"],
+)
+def test_a_function_response_turn_must_follow_a_function_call_turn(
+    turns: list[dict[str, Any]], index: int
+) -> None:
+    violation = single(reject({"contents": turns}))
+    assert violation == FieldViolation(f"contents[{index}]", RESPONSE_AFTER_CALL)
+
+
+@pytest.mark.parametrize(
+    ("asked", "answered"), [(("a", "b"), ("a",)), (("a",), ("a", "a")), (("a", "b", "c"), ("a",))]
+)
+def test_as_many_function_responses_as_calls(
+    asked: tuple[str, ...], answered: tuple[str, ...]
+) -> None:
+    exc = reject({"contents": [_user(), _calls(*asked), _responses(*answered)]})
+    assert single(exc) == FieldViolation("contents[2]", RESPONSE_COUNT)
+    assert exc.to_envelope() == {
+        "error": {
+            "code": 400,
+            "message": RESPONSE_COUNT,
+            "status": "INVALID_ARGUMENT",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [{"field": "contents[2]", "description": RESPONSE_COUNT}],
+                }
+            ],
+        }
+    }
+
+
+def test_an_empty_text_beside_a_function_call_is_what_the_model_sends_and_is_valid() -> None:
+    # Gemini answers with parts like these; replaying the turn verbatim must pass.
+    call = {"role": "model", "parts": [{"text": ""}, *_calls("a")["parts"]]}
+    signed = {"role": "model", "parts": [{"text": "", "thoughtSignature": "c2ln"}]}
+    turns = [_user(), call, _responses("a"), signed, _user("More?")]
+    assert accept({"contents": turns})["contents"] == turns
+    alone = {"contents": [_user(), {"role": "model", "parts": [{"text": ""}]}]}
+    assert single(reject(alone)) == FieldViolation(
+        "contents[1].parts[0].text", empty_parameter("text")
+    )
 
 
 # ------------------------------------------------------------------------------ media
@@ -393,12 +520,15 @@ def _declaration(name: str = "get_weather", **fields: Any) -> dict[str, Any]:
     return request(tools=[{"functionDeclarations": [{"name": name, **fields}]}])
 
 
-def _bad_name(name: str) -> str:
-    return (
-        f"Invalid function name {name!r}. Must start with a letter or an underscore. Must be "
-        "a-z, A-Z, 0-9, or contain underscores, dots, colons and dashes, with a maximum length "
-        "of 128."
-    )
+BAD_NAME = (
+    "Invalid function name. Must start with a letter or an underscore. Must be a-z, A-Z, 0-9, "
+    "or contain underscores, dots, colons and dashes, with a maximum length of 128."
+)
+
+
+def _bad_name(field: str, root: str = "GenerateContentRequest") -> str:
+    """Vertex's frame (cloudflare/agents#406): the path, not the name, and FIELD_INVALID."""
+    return f"The {root} proto is invalid:\n  * {field}: [FIELD_INVALID] {BAD_NAME}"
 
 
 @pytest.mark.parametrize("name", ["my.func:v1-2", "_private", "f", "a" * 128])
@@ -408,8 +538,32 @@ def test_valid_function_names(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["1bad", "a" * 129, "has space", "-dash", "é", ""])
 def test_invalid_function_names(name: str) -> None:
+    field = "tools[0].function_declarations[0].name"
     violation = single(reject(_declaration(name)))
-    assert violation == FieldViolation("tools[0].function_declarations[0].name", _bad_name(name))
+    assert violation == FieldViolation(field, _bad_name(field))
+
+
+def test_several_bad_function_names_share_one_proto_invalid_header() -> None:
+    names = [{"name": "ok"}, {"name": "1st"}, {"name": "2 nd"}]
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": ""}]}],
+        "tools": [{"functionDeclarations": names}],
+    }
+    exc = reject(body)
+    fields = [f"tools[0].function_declarations[{d}].name" for d in (1, 2)]
+    assert [v.field for v in exc.violations] == ["contents[0].parts[0].text", *fields]
+    assert exc.violations[1].description == _bad_name(fields[0])
+    assert exc.message == (
+        f"{empty_parameter('text')}\n"
+        "The GenerateContentRequest proto is invalid:"
+        + "".join(f"\n  * {f}: [FIELD_INVALID] {BAD_NAME}" for f in fields)
+    )
+
+
+def test_count_tokens_names_its_own_request_type_in_the_function_name_rule() -> None:
+    field = "tools[0].function_declarations[0].name"
+    violation = single(reject(_declaration("9"), method="countTokens"))
+    assert violation == FieldViolation(field, _bad_name(field, root="CountTokensRequest"))
 
 
 def _parameters(*names: str) -> dict[str, Any]:
@@ -454,6 +608,97 @@ def test_function_declarations_need_a_model_with_function_calling() -> None:
         "function calling. Remove functionDeclarations and try again. " + LEARN_MORE,
     )
     assert accept(body, model="gemini-1.0-pro")
+
+
+# ------------------------------------------------------------- function declaration schemas
+
+
+def _schema_message(function: str, where: str, rule: str) -> str:
+    return (
+        f"Unable to submit request because `{function}` functionDeclaration `{where}` schema "
+        f"{rule} Learn more: "
+        "https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/function-calling"
+    )
+
+
+NO_TYPE = "didn't specify the schema type field."
+ENUM_TYPE = (
+    "specified incorrect schema type field. For schema with enum values, schema type should "
+    "not be OBJECT or ARRAY."
+)
+
+
+def test_parameter_schemas_with_types_are_valid() -> None:
+    parameters = {
+        "type": "OBJECT",
+        "properties": {
+            "unit": {"type": "STRING", "enum": ["C", "F"]},
+            "days": {"type": "ARRAY", "items": {"type": "INTEGER"}},
+            "where": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}},
+            "either": {"anyOf": [{"type": "STRING"}, {"type": "INTEGER"}]},
+        },
+    }
+    assert accept(_declaration(parameters=parameters))
+
+
+@pytest.mark.parametrize(
+    ("parameters", "where", "path"),
+    [
+        (
+            {"type": "OBJECT", "properties": {"city": {"description": "A city"}}},
+            "parameters.city",
+            "properties[0].value",
+        ),
+        (
+            {
+                "type": "OBJECT",
+                "properties": {
+                    "id": {"type": "STRING"},
+                    "data": {"type": "OBJECT", "properties": {"width": {"nullable": True}}},
+                },
+            },
+            "parameters.data.width",
+            "properties[1].value.properties[0].value",
+        ),
+        (
+            {"type": "OBJECT", "properties": {"tags": {"type": "ARRAY", "items": {}}}},
+            "parameters.tags.items",
+            "properties[0].value.items",
+        ),
+        (
+            {"type": "OBJECT", "properties": {"unit": {"type": "TYPE_UNSPECIFIED"}}},
+            "parameters.unit",
+            "properties[0].value",
+        ),
+    ],
+    ids=["property", "nested", "items", "unspecified"],
+)
+def test_a_parameter_schema_without_a_type_names_the_function_and_parameter(
+    parameters: dict[str, Any], where: str, path: str
+) -> None:
+    violation = single(reject(_declaration("get_weather", parameters=parameters)))
+    assert violation == FieldViolation(
+        f"tools[0].function_declarations[0].parameters.{path}",
+        _schema_message("get_weather", where, NO_TYPE),
+    )
+
+
+@pytest.mark.parametrize("type_", ["OBJECT", "ARRAY", "array"])
+def test_enum_values_on_an_object_or_array_parameter_are_refused(type_: str) -> None:
+    modes: dict[str, Any] = {"type": type_, "enum": ["a", "b"]}
+    if type_.upper() == "ARRAY":
+        modes["items"] = {"type": "STRING"}
+    parameters = {"type": "OBJECT", "properties": {"city": {"type": "STRING"}, "modes": modes}}
+    violation = single(reject(_declaration("run_auto_analysis", parameters=parameters)))
+    assert violation == FieldViolation(
+        "tools[0].function_declarations[0].parameters.properties[1].value",
+        _schema_message("run_auto_analysis", "parameters.modes", ENUM_TYPE),
+    )
+    assert accept(
+        _declaration(
+            parameters={**parameters, "properties": {"modes": {**modes, "type": "STRING"}}}
+        )
+    )
 
 
 # ---------------------------------------------------------------------- generation config
@@ -608,10 +853,130 @@ def test_thinking_only_on_thinking_models_but_a_zero_budget_is_fine_anywhere() -
     assert accept(thoughts, model="gemini-2.5-flash")
     assert accept(config(thinkingConfig={"thinkingBudget": 0}), model="gemini-2.0-flash")
     violation = single(reject(thoughts, model="gemini-2.0-flash"))
+    # Vertex's words (js-genai#681), not the model-naming text this used to assert.
     assert violation == FieldViolation(
         "generation_config.thinking_config",
-        "Unable to submit request because the model gemini-2.0-flash does not support thinking. "
-        "Remove thinkingConfig and try again. " + LEARN_MORE,
+        "Unable to submit request because thinking is not supported by this model. " + LEARN_MORE,
+    )
+
+
+THINKING_OFF_LIMITS = "Unable to submit request because thinking is not supported by this model. "
+
+
+def _thinking(**fields: Any) -> dict[str, Any]:
+    return config(thinkingConfig=fields)
+
+
+def _budget_range(low: int, high: int) -> str:
+    return (
+        "Unable to submit request because thinking_budget is out of range; supported values are "
+        f"integers from {low} to {high}. " + LEARN_MORE
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "budgets"),
+    [
+        ("gemini-2.5-pro", [-1, 128, 1024, 32768]),
+        ("gemini-2.5-flash", [-1, 0, 1, 24576]),
+        ("gemini-2.5-flash-lite", [-1, 0, 512, 24576]),
+        ("gemini-2.5-flash-preview-05-20", [0, 24576]),
+    ],
+)
+def test_thinking_budgets_each_model_accepts(model: str, budgets: list[int]) -> None:
+    for budget in budgets:
+        body = _thinking(thinkingBudget=budget, includeThoughts=budget != 0)
+        assert accept(body, model=model)["generationConfig"] == body["generationConfig"]
+
+
+@pytest.mark.parametrize(
+    ("model", "budget", "low", "high"),
+    [
+        ("gemini-2.5-pro", 127, 128, 32768),
+        ("gemini-2.5-pro", 32769, 128, 32768),
+        ("gemini-2.5-pro", -2, 128, 32768),
+        ("gemini-2.5-flash", 24577, 1, 24576),
+        ("gemini-2.5-flash", 32768, 1, 24576),
+        ("gemini-2.5-flash-lite", 256, 512, 24576),
+    ],
+)
+def test_a_thinking_budget_outside_the_models_range(
+    model: str, budget: int, low: int, high: int
+) -> None:
+    violation = single(reject(_thinking(thinkingBudget=budget), model=model))
+    assert violation == FieldViolation(
+        "generation_config.thinking_config.thinking_budget", _budget_range(low, high)
+    )
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-pro", "gemini-2.5-pro-preview-06-05"])
+def test_a_zero_budget_where_the_model_cannot_stop_thinking(model: str) -> None:
+    violation = single(reject(_thinking(thinkingBudget=0), model=model))
+    assert violation == FieldViolation(
+        "generation_config.thinking_config.thinking_budget",
+        "Unable to submit request because The model does not support setting thinking_budget "
+        "to 0.. " + LEARN_MORE,
+    )
+    assert accept(_thinking(thinkingBudget=0), model="gemini-2.5-flash")
+
+
+INCLUDE_THOUGHTS = (
+    "Unable to submit request because Thinking_config.include_thoughts is only enabled when "
+    "thinking is enabled.. " + LEARN_MORE
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "fields"),
+    [
+        ("gemini-2.0-flash", {"includeThoughts": True}),
+        ("gemini-2.0-flash", {"includeThoughts": True, "thinkingBudget": 0}),
+        ("gemini-2.5-flash", {"includeThoughts": True, "thinkingBudget": 0}),
+        ("gemini-2.5-flash-lite", {"includeThoughts": True, "thinkingBudget": 0}),
+    ],
+)
+def test_include_thoughts_without_thinking(model: str, fields: dict[str, Any]) -> None:
+    violation = single(reject(_thinking(**fields), model=model))
+    assert violation == FieldViolation(
+        "generation_config.thinking_config.include_thoughts", INCLUDE_THOUGHTS
+    )
+    assert accept(_thinking(**{**fields, "includeThoughts": False}), model=model)
+
+
+@pytest.mark.parametrize("budget", [1, 500, 24576, -1])
+def test_a_thinking_budget_on_a_model_without_thinking(budget: int) -> None:
+    for model in ("gemini-2.0-flash", "gemini-1.5-pro"):
+        violation = single(reject(_thinking(thinkingBudget=budget), model=model))
+        assert violation == FieldViolation(
+            "generation_config.thinking_config", THINKING_OFF_LIMITS + LEARN_MORE
+        )
+
+
+def test_a_user_profile_without_budget_limits_does_not_check_the_budget(tmp_path: Path) -> None:
+    path = tmp_path / "thinker.json"
+    limits = {"thinking": True}
+    family = {"family": "my-thinker", "extends": "gemini-2.0-flash", "limits": limits}
+    path.write_text(json.dumps({"format": 1, "models": {"my-thinker": family}}), encoding="utf-8")
+    registry = ProfileRegistry.builtin().with_files(path)
+    for budget in (0, 7, 10**6):
+        assert accept(_thinking(thinkingBudget=budget), model="my-thinker", profiles=registry)
+
+
+@pytest.mark.parametrize(
+    ("model", "good"),
+    [
+        ("gemini-1.5-pro", ["text/plain", "application/json", "text/x.enum"]),
+        ("gemini-2.0-flash", ["text/x.enum"]),
+        ("gemini-2.5-flash", ["text/x.enum"]),
+    ],
+)
+def test_response_mime_types_each_model_accepts(model: str, good: list[str]) -> None:
+    for mime in good:
+        body = config(responseMimeType=mime, responseSchema={"type": "STRING", "enum": ["a"]})
+        assert accept(body, model=model)["generationConfig"]["responseMimeType"] == mime
+    violation = single(reject(config(responseMimeType="text/x.enum"), model="gemini-1.0-pro"))
+    assert violation == FieldViolation(
+        "generation_config.response_mime_type", unsupported("text/x.enum", "responseMimeType")
     )
 
 
