@@ -11,11 +11,13 @@ Every kind works in the three framings, with the bytes Vertex sends there:
 * ``error`` after N chunks: an SSE event ``data: {"error": ...}``, an array element holding the
   envelope then the closing ``]``, and for a unary call the error status instead of a body;
 * ``disconnect``: the connection reset (RST) after N chunks, or after N body bytes (``afterBytes``,
-  which may fall inside a JSON object); a unary call resets before its body unless
-  ``afterBytes`` cuts the body;
-* ``truncate``: a clean but early end after N chunks: no last chunk, no finishReason, in array
-  mode no closing ``]``; a unary call gets the merge of those N chunks;
-* ``malformed``: N chunks, then a frame that is not JSON, then a clean end;
+  which may fall inside a JSON object); a unary call is reset before its status line, unless
+  ``afterBytes`` cuts its body (headers, then that many bytes of the body);
+* ``truncate``: a clean but early end after N chunks, at most all but the last: no last chunk,
+  no finishReason, in array mode no closing ``]`` (the opening ``[`` is always sent); a unary
+  call gets the merge of those chunks;
+* ``malformed``: N chunks, then a frame whose braces balance but whose JSON does not parse,
+  then the framing's clean end (the closing ``]`` in array mode); a unary body is that frame;
 * ``garbage``: random bytes (seeded) instead of any HTTP response, then close;
 * ``empty``: the connection closed before any byte;
 * ``stall``: N chunks (headers at least), then nothing until the client gives up or
@@ -39,6 +41,7 @@ from mockvertex.contract.errors import DataFileError, StatusError, error_class_f
 from mockvertex.contract.responses import merge_chunks
 
 __all__ = [
+    "MALFORMED_FRAME",
     "REGISTRY",
     "Delay",
     "Disconnect",
@@ -93,6 +96,23 @@ class ErrorSpec:
             details.append({"@type": _RETRY_INFO, "retryDelay": self.retry_delay})
         headers = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
         return klass(message, details=details, headers=headers)
+
+    def to_json(self) -> dict[str, Any]:
+        """The error as a scenario writes it (what :func:`parse_error` reads back)."""
+        out: dict[str, Any] = {"code": self.code}
+        if self.status:
+            out["status"] = self.status
+        if self.message is not None:
+            out["message"] = self.message
+        if self.details:
+            out["details"] = [dict(d) for d in self.details]
+        if self.retry_after is not None:
+            out["retryAfter"] = (
+                int(self.retry_after) if self.retry_after.isdigit() else self.retry_after
+            )
+        if self.retry_delay is not None:
+            out["retryDelay"] = self.retry_delay
+        return out
 
 
 def parse_error(raw: Mapping[str, Any]) -> ErrorSpec:
@@ -154,7 +174,8 @@ def parse_delay(raw: Any, where: str = "delay", file: str = "<mapping>") -> Dela
 
 @dataclass(frozen=True)
 class Dribble:
-    """The body's bytes written in ``pieces`` equal slices spread over ``seconds``."""
+    """The body's bytes written in ``pieces`` equal slices spread over ``seconds``: the first
+    slice at once, the last ``seconds`` later (a single slice waits ``seconds`` before the end)."""
 
     seconds: float
     pieces: int
@@ -323,12 +344,14 @@ async def _dribble(outlet: Outlet, dribble: Dribble) -> None:
         body = outlet.unary_body()
         await outlet.injector.start(len(body))
     pieces = max(1, min(dribble.pieces, len(body)))
-    pause = dribble.seconds / pieces
+    pause = dribble.seconds / (pieces - 1) if pieces > 1 else dribble.seconds
     bounds = [len(body) * i // pieces for i in range(pieces + 1)]
     for i in range(pieces):
-        if i:
+        if i and pause > 0:
             await outlet.injector.sleep(pause)
         await outlet.injector.write(body[bounds[i] : bounds[i + 1]])
+    if pieces == 1 and pause > 0:
+        await outlet.injector.sleep(pause)
     outlet.chunks_sent = len(outlet.chunks) if outlet.streaming else 1
     await outlet.injector.end()
 
@@ -391,13 +414,7 @@ class ErrorAfter(Fault):
         await outlet.injector.end()
 
     def to_json(self) -> dict[str, Any]:
-        spec = self.error
-        error: dict[str, Any] = {"code": spec.code}
-        if spec.status:
-            error["status"] = spec.status
-        if spec.message is not None:
-            error["message"] = spec.message
-        return {"kind": self.kind, "after": self.after, "error": error}
+        return {"kind": self.kind, "after": self.after, "error": self.error.to_json()}
 
 
 @dataclass(frozen=True)
@@ -454,7 +471,7 @@ def _whole_frames(outlet: Outlet, size: int) -> int:
 
 @dataclass(frozen=True)
 class Truncate(Fault):
-    """A clean end after N chunks: no last chunk, no finishReason, no closing ``]``."""
+    """A clean end after N chunks, at most all but the last: no finishReason, no closing ``]``."""
 
     kind: ClassVar[str] = "truncate"
     outcome: ClassVar[str] = "truncated"
@@ -466,10 +483,14 @@ class Truncate(Fault):
 
     async def apply(self, outlet: Outlet) -> None:
         outlet.outcome = self.outcome
+        # The last chunk is the one with finishReason: a truncated reply never has it.
+        upto = min(self.after, max(len(outlet.chunks) - 1, 0))
         if outlet.streaming:
-            await outlet.send_chunks(self.after)
+            await outlet.send_chunks(upto)
+            if outlet.framing is wire.Framing.ARRAY and not outlet.chunks_sent:
+                await outlet.injector.write(b"[")  # the stream began; it never ends
         else:
-            body = outlet.unary_body(max(self.after, 1) if outlet.counting else self.after)
+            body = outlet.unary_body(None if outlet.counting else upto)
             await outlet.injector.start(len(body))
             await outlet.injector.write(body)
             outlet.chunks_sent = 1
@@ -479,14 +500,14 @@ class Truncate(Fault):
         return {"kind": self.kind, "after": self.after}
 
 
-_MALFORMED_SSE = b'data: {"candidates": [{\r\n\r\n'
-_MALFORMED_ITEM = b'{"candidates": ['
-_MALFORMED_UNARY = b'{"candidates": [{"content": {"role": "model", "parts": [{"text": "'
+#: A chunk whose brackets balance, so that every frame scanner (api_core's brace counter,
+#: google-genai's SSE lines) delimits it as one frame, but whose JSON does not parse.
+MALFORMED_FRAME = b'{"candidates": [{"content": {"role": "model", "parts": [{"text": }]}}]}'
 
 
 @dataclass(frozen=True)
 class Malformed(Fault):
-    """N chunks, then a frame that is not JSON, then a clean end."""
+    """N chunks, then a frame that is not JSON, then the framing's clean end."""
 
     kind: ClassVar[str] = "malformed"
     outcome: ClassVar[str] = "malformed"
@@ -499,15 +520,15 @@ class Malformed(Fault):
     async def apply(self, outlet: Outlet) -> None:
         outlet.outcome = self.outcome
         if not outlet.streaming:
-            await outlet.injector.start(len(_MALFORMED_UNARY))
-            await outlet.injector.write(_MALFORMED_UNARY)
+            await outlet.injector.start(len(MALFORMED_FRAME))
+            await outlet.injector.write(MALFORMED_FRAME)
         else:
             await outlet.send_chunks(self.after)
             if outlet.framing is wire.Framing.SSE:
-                await outlet.injector.write(_MALFORMED_SSE)
+                await outlet.injector.write(b"data: " + MALFORMED_FRAME + b"\r\n\r\n")
             else:
                 lead = b"\n,\r\n" if outlet.chunks_sent else b"["
-                await outlet.injector.write(lead + _MALFORMED_ITEM)
+                await outlet.injector.write(lead + MALFORMED_FRAME + b"\n]")
         await outlet.injector.end()
 
     def to_json(self) -> dict[str, Any]:

@@ -8,8 +8,17 @@ interface implemented on an aiohttp response and its transport.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
 
 from aiohttp import web
+
+try:  # POSIX: how much of what was written the kernel still holds for the peer
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows
+    fcntl = termios = None  # type: ignore[assignment]
 
 from mockvertex.contract import wire
 from mockvertex.contract.errors import StatusError
@@ -23,6 +32,11 @@ __all__ = ["SocketInjector", "client_gone", "send_reply"]
 
 #: How often a stall looks whether its client has gone, in seconds.
 _HOLD_POLL = 0.05
+#: The longest a reset waits for the bytes already written to leave, in seconds.
+_FLUSH_LIMIT = 2.0
+_FLUSH_POLL = 0.002
+#: SO_LINGER on, zero seconds: closing the socket then sends RST instead of FIN.
+_LINGER_RST = struct.pack("ii", 1, 0)
 _NO_PACING = Pacing()
 
 
@@ -72,8 +86,17 @@ class SocketInjector:
     async def reset(self) -> None:
         self._record()
         transport = self.request.transport
-        if transport is not None:
-            transport.abort()
+        if transport is None:
+            return
+        # abort() alone closes with a FIN, which a client reads as a clean end of stream;
+        # a zero linger makes the kernel send RST (ECONNRESET on the client's next read),
+        # once the bytes written so far have left (a zero linger drops what is queued).
+        await _flushed(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+        transport.abort()
 
     async def close(self) -> None:
         self._record()
@@ -101,6 +124,32 @@ class SocketInjector:
                 return True
             await asyncio.sleep(min(_HOLD_POLL, max(0.0, deadline - loop.time())))
         return False
+
+
+async def _flushed(transport: asyncio.BaseTransport) -> None:
+    """Wait (bounded) until the transport's buffer and the kernel's send queue are empty."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _FLUSH_LIMIT
+    sock = transport.get_extra_info("socket")
+    while loop.time() < deadline and not transport.is_closing():
+        pending = transport.get_write_buffer_size()  # type: ignore[attr-defined]
+        if not pending and sock is not None:
+            pending = _unsent(sock)
+        if not pending:
+            return
+        await asyncio.sleep(_FLUSH_POLL)
+
+
+def _unsent(sock: socket.socket) -> int:
+    """Bytes the kernel still holds for the peer (not yet acknowledged); 0 where unknown."""
+    request = getattr(termios, "TIOCOUTQ", None)
+    if request is None or fcntl is None:
+        return 0
+    try:
+        buf = fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", buf)[0])
 
 
 async def send_reply(
