@@ -393,3 +393,16 @@ def test_a_blocked_prompt_is_a_complete_stream() -> None:
 def test_a_reader_is_for_streams_only() -> None:
     with pytest.raises(ValueError, match="SSE or array"):
         ChunkReader(Framing.UNARY)
+
+
+def test_a_generate_content_reply_must_finish_the_answer() -> None:
+    blocked = {"promptFeedback": {"blockReason": "OTHER"}}
+
+    with pytest.raises(AttemptFailed) as caught:
+        unary_value(b"{}", answer=True)
+
+    assert isinstance(caught.value.error, Unavailable)
+    assert caught.value.failure.kind is FailureKind.CONNECTION
+    assert unary_value(wire.encode_unary(CHUNKS[1]), answer=True) == CHUNKS[1]
+    assert unary_value(wire.encode_unary(blocked), answer=True) == blocked
+    assert unary_value(b"{}") == {}  # countTokens bodies have no answer to finish

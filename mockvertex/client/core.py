@@ -44,6 +44,7 @@ __all__ = [
     "PreparedRequest",
     "connection_failed",
     "error_from_status",
+    "finishes",
     "give_up",
     "log",
     "log_attempt",
@@ -284,8 +285,21 @@ def timed_out(what: str, chunks: list[dict[str, Any]] | None = None) -> AttemptF
     return AttemptFailed(DeadlineExceeded(what), Failure(FailureKind.TIMEOUT), chunks)
 
 
-def unary_value(body: bytes) -> dict[str, Any]:
-    """A 200 unary body; an error envelope in it (it happens) raises like a non-200 would."""
+def finishes(chunk: Mapping[str, Any]) -> bool:
+    """Whether a response (or chunk) ends an answer: a finishReason, or a blocked prompt."""
+    feedback = chunk.get("promptFeedback") or {}
+    return "blockReason" in feedback or any(
+        "finishReason" in c for c in chunk.get("candidates") or ()
+    )
+
+
+def unary_value(body: bytes, *, answer: bool = False) -> dict[str, Any]:
+    """A 200 unary body; an error envelope in it (it happens) raises like a non-200 would.
+
+    With ``answer`` (generateContent) the body must also finish the answer, as every Vertex
+    reply does: one that does not (``{}``, a cut-short reply) is incomplete, like a stream
+    that ends without a finishReason.
+    """
     try:
         value = wire.decode_unary(body)
     except wire.FramingError as exc:
@@ -294,6 +308,10 @@ def unary_value(body: bytes) -> dict[str, Any]:
         raise _in_stream_error(value, [])
     if not isinstance(value, dict):
         raise malformed(wire.FramingError(f"unary body: not a JSON object: {_show(body)!r}"))
+    if answer and not finishes(value):
+        raise connection_failed(
+            "The reply has no finishReason and no block reason: the answer is incomplete."
+        )
     return value
 
 
@@ -347,11 +365,7 @@ class ChunkReader:
             if not isinstance(value, dict):
                 raise malformed(wire.FramingError(f"a chunk that is not an object: {value!r}"), out)
             self.chunks += 1
-            if not self.finished:
-                feedback = value.get("promptFeedback") or {}
-                self.finished = "blockReason" in feedback or any(
-                    "finishReason" in c for c in value.get("candidates") or ()
-                )
+            self.finished = self.finished or finishes(value)
             out.append(value)
         return out
 
