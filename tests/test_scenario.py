@@ -423,7 +423,7 @@ BASE: dict[str, Any] = {"format": 1, "name": "n", "steps": [{}]}
         (
             {"steps": [{"times": "forever"}, {}]},
             "steps[0].times",
-            '"forever" is allowed on the last step only',
+            '"forever" is allowed on the last step only, or with when.forSeconds',
         ),
         (
             {"match": {"lastUserText": {"regex": "(unclosed"}}},
@@ -472,3 +472,408 @@ def test_rate_limited_builtin_runs_its_course() -> None:
     steps = [book.select(ctx()) for _ in range(4)]
     codes = [s[1].raw.get("error", {}).get("code") if s else "default" for s in steps]
     assert codes == [429, 429, None, "default"]
+
+
+# --------------------------------------------------------------------------------------------
+# Match keys: API version, framing, session
+
+
+def test_context_framing_and_session_default() -> None:
+    assert ctx(method="streamGenerateContent").effective_framing == "array"
+    assert ctx(method="generateContent").effective_framing == "unary"
+    assert ctx(method="countTokens").effective_framing == "unary"
+    given = RequestContext("m", "streamGenerateContent", "v1", {}, framing="sse")
+    assert (given.effective_framing, given.session) == ("sse", "")
+
+
+def test_api_version_string_and_list() -> None:
+    one = scenario({"apiVersion": "v1beta1"})
+    both = scenario({"apiVersion": ["v1", "v1beta1"]})
+    beta = RequestContext("gemini-2.0-flash", "generateContent", "v1beta1", {})
+    assert one.matches(beta)
+    assert not one.matches(ctx())
+    assert both.matches(beta)
+    assert both.matches(ctx())
+
+
+@pytest.mark.parametrize(
+    ("framing", "method", "given", "expected"),
+    [
+        ("sse", "streamGenerateContent", "sse", True),
+        ("sse", "streamGenerateContent", "array", False),
+        ("array", "streamGenerateContent", "array", True),
+        ("array", "streamGenerateContent", "", True),  # not given: implied by the method
+        ("unary", "generateContent", "", True),
+        ("unary", "countTokens", "unary", True),
+        ("unary", "streamGenerateContent", "sse", False),
+        (["sse", "array"], "streamGenerateContent", "sse", True),
+        (["sse", "array"], "generateContent", "unary", False),
+    ],
+)
+def test_framing_match(framing: Any, method: str, given: str, *, expected: bool) -> None:
+    c = RequestContext("gemini-2.0-flash", method, "v1", {}, framing=given)
+    assert scenario({"framing": framing}).matches(c) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "session", "expected"),
+    [
+        ("team-a", "team-a", True),
+        ("team-a", "team-ab", False),
+        ("team-*", "team-b", True),
+        ("Team-*", "team-b", False),
+        ("team-?", "team-10", False),
+        ("*", "", True),
+        ("team-*", "", False),  # no session known
+    ],
+)
+def test_session_glob(pattern: str, session: str, *, expected: bool) -> None:
+    c = RequestContext("gemini-2.0-flash", "generateContent", "v1", {}, session=session)
+    assert scenario({"session": pattern}).matches(c) is expected
+
+
+def test_new_keys_combine_with_the_old_ones() -> None:
+    s = scenario({"model": "gemini-2.*", "apiVersion": "v1", "framing": "sse", "session": "p-*"})
+    good = RequestContext("gemini-2.0-flash-001", "streamGenerateContent", "v1", {}, "sse", "p-1")
+    assert s.matches(good)
+    assert not s.matches(RequestContext(good.model, good.method, "v1beta1", {}, "sse", "p-1"))
+    assert not s.matches(RequestContext(good.model, good.method, "v1", {}, "array", "p-1"))
+    assert not s.matches(RequestContext(good.model, good.method, "v1", {}, "sse", "q-1"))
+    assert not s.matches(RequestContext("gemini-1.5-pro", good.method, "v1", {}, "sse", "p-1"))
+
+
+def test_model_glob_answers_the_same_from_its_cache() -> None:
+    s = scenario({"model": "gemini-2.0-flash"})
+    for _ in range(3):
+        assert s.matches(ctx(model="gemini-2.0-flash-001"))
+        assert not s.matches(ctx(model="gemini-2.0-flash-lite"))
+
+
+# --------------------------------------------------------------------------------------------
+# Schedules in the book
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def code(hit: Any) -> Any:
+    """What answered: the error code, the respond text, "step" for a bare step, None default."""
+    if hit is None:
+        return None
+    raw = hit[1].raw
+    if "error" in raw:
+        return raw["error"]["code"]
+    return raw.get("respond", {}).get("text", "step")
+
+
+def run(book: ScenarioBook, n: int, c: RequestContext | None = None) -> list[Any]:
+    return [code(book.select(c or ctx())) for _ in range(n)]
+
+
+def test_schedule_no_falls_through_to_the_next_scenario_then_default() -> None:
+    flaky = scenario(None, {"times": "forever", "when": {"every": 2}, "error": {"code": 503}})
+    backup = scenario(None, {"times": 2, "respond": {"text": "backup"}}, name="backup")
+    book = ScenarioBook([flaky, backup])
+    assert run(book, 6) == ["backup", 503, "backup", 503, None, 503]
+
+
+def test_schedule_no_does_not_try_the_scenarios_next_step() -> None:
+    s = scenario(
+        None,
+        {"when": {"every": 2}, "error": {"code": 503}},
+        {"times": "forever", "respond": {"text": "later"}},
+    )
+    book = ScenarioBook([s])
+    assert run(book, 4) == [None, 503, "later", "later"]
+
+
+def test_times_counts_fires_not_passes() -> None:
+    s = scenario(None, {"times": 2, "when": {"every": 3}, "error": {"code": 500}})
+    book = ScenarioBook([s])
+    assert book.remaining("s") == 2
+    assert run(book, 3) == [None, None, 500]
+    assert book.remaining("s") == 1
+    assert run(book, 4) == [None, None, 500, None]
+    assert book.remaining("s") == 0
+    assert book.snapshot()[0]["exhausted"] is True
+
+
+def test_selection_use_counts_the_requests_the_step_answered() -> None:
+    book = ScenarioBook([scenario(None, {"times": "forever", "when": {"every": 2}})])
+    uses = [hit.use if hit else None for hit in (book.select(ctx()) for _ in range(6))]
+    assert uses == [None, 0, None, 1, None, 2]
+
+
+def test_requests_the_match_rejects_are_not_seen_by_the_schedule() -> None:
+    s = scenario({"method": "generateContent"}, {"times": "forever", "when": {"every": 2}})
+    book = ScenarioBook([s])
+    unary, stream = ctx(method="generateContent"), ctx(method="streamGenerateContent")
+    picked = [code(book.select(c)) for c in (unary, stream, stream, unary, stream, unary, unary)]
+    assert picked == [None, None, None, "step", None, None, "step"]
+    assert book.snapshot()[0]["steps"][0]["schedule"] == {"seen": 4, "fired": 2, "passed": 2}
+
+
+def test_requests_an_earlier_scenario_answers_are_not_seen_by_later_schedules() -> None:
+    first = scenario(None, {"times": 2, "respond": {"text": "first"}}, name="first")
+    later = scenario(None, {"times": "forever", "when": {"every": 2}}, name="later")
+    book = ScenarioBook([first, later])
+    assert run(book, 5) == ["first", "first", None, "step", None]
+
+
+def test_after_successes_lets_the_first_m_through_to_later_scenarios() -> None:
+    s = scenario(None, {"times": "forever", "when": {"afterSuccesses": 2}, "error": {"code": 429}})
+    rest = scenario(None, {"times": 1, "respond": {"text": "rest"}}, name="rest")
+    book = ScenarioBook([s, rest])
+    # a success is a request the step let pass, whoever answered it next
+    assert run(book, 4) == ["rest", None, 429, 429]
+
+
+def test_for_seconds_counts_from_the_first_request_not_from_add() -> None:
+    clock = FakeClock(0.0)
+    s = scenario(
+        None,
+        {"times": "forever", "when": {"forSeconds": 5}, "error": {"code": 503}},
+        {"times": "forever", "respond": {"text": "back"}},
+    )
+    book = ScenarioBook([s], clock=clock)
+    clock.now = 100.0  # long after the scenario was added
+    assert code(book.select(ctx())) == 503
+    clock.now = 104.9
+    assert code(book.select(ctx())) == 503
+    clock.now = 105.0  # the window ends: the next step answers this same request
+    assert code(book.select(ctx())) == "back"
+    clock.now = 101.0  # an over step stays over
+    assert code(book.select(ctx())) == "back"
+
+
+def test_for_seconds_on_the_last_step_then_the_scenario_is_used_up() -> None:
+    clock = FakeClock(10.0)
+    book = ScenarioBook([load_builtin("outage_5_seconds")], clock=clock)
+    assert run(book, 2) == [503, 503]
+    assert book.remaining("outage_5_seconds") is None
+    clock.now = 14.0
+    assert book.snapshot()[0]["steps"][0]["schedule"]["secondsLeft"] == 1.0
+    clock.now = 15.5
+    snap = book.snapshot()[0]  # looking at the book notices the window's end
+    assert snap["exhausted"] is True
+    assert snap["steps"][0]["schedule"] == {"seen": 2, "fired": 2, "passed": 0, "secondsLeft": 0.0}
+    assert book.remaining("outage_5_seconds") == 0
+    assert run(book, 2) == [None, None]
+
+
+def test_for_seconds_window_ending_unseen_is_noticed_by_remaining() -> None:
+    clock = FakeClock()
+    s = scenario(None, {"times": 3, "when": {"forSeconds": 1}}, {"times": 2})
+    book = ScenarioBook([s], clock=clock)
+    book.select(ctx())
+    assert book.remaining("s") == 4
+    clock.now = 2.0
+    assert book.remaining("s") == 2
+
+
+def test_the_clock_is_read_only_for_windows() -> None:
+    reads: list[int] = []
+
+    def clock() -> float:
+        reads.append(1)
+        return 0.0
+
+    plain = scenario(None, {"times": "forever", "when": {"every": 2}}, name="plain")
+    book = ScenarioBook([plain, scenario(None, {"times": "forever"}, name="rest")], clock=clock)
+    run(book, 4)
+    book.snapshot()
+    assert reads == [1]  # the snapshot reads it once, select never
+
+
+def test_combined_schedule_in_the_book() -> None:
+    clock = FakeClock()
+    step = {"times": "forever", "when": {"every": 2, "forSeconds": 3}, "error": {"code": 500}}
+    book = ScenarioBook([scenario(None, step)], clock=clock)
+    out = []
+    for t in (0.0, 1.0, 2.0, 2.5, 3.0, 4.0):
+        clock.now = t
+        out.append(code(book.select(ctx())))
+    assert out == [None, 500, None, 500, None, None]
+
+
+def test_probability_schedule_is_reproducible_across_books() -> None:
+    def pattern(seed: int) -> list[Any]:
+        step = {
+            "times": "forever",
+            "when": {"probability": 0.3, "seed": seed},
+            "error": {"code": 503},
+        }
+        book = ScenarioBook([scenario(None, step)])
+        return run(book, 200)
+
+    first, second, other = pattern(11), pattern(11), pattern(12)
+    assert first == second
+    assert first != other
+    assert 30 <= first.count(503) <= 90  # fixed by the seed: 0.3 of 200, give or take
+
+
+def test_chaos_builtin_is_the_same_in_two_books_and_fails_about_one_in_ten() -> None:
+    runs = [run(ScenarioBook([load_builtin("chaos_10_percent")]), 300) for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert set(runs[0]) == {503, None}
+    assert 10 <= runs[0].count(503) <= 60
+
+
+def test_flaky_builtin_fails_every_third_request() -> None:
+    book = ScenarioBook([load_builtin("flaky_one_in_three")])
+    assert run(book, 7) == [None, None, 503, None, None, 503, None]
+
+
+def test_adding_again_gives_fresh_schedule_state() -> None:
+    s = scenario(None, {"times": "forever", "when": {"every": 2}})
+    book, other = ScenarioBook([s]), ScenarioBook([s])
+    assert run(book, 1) == [None]
+    assert run(other, 2) == [None, "step"]
+    book.add(s)
+    assert run(book, 2) == [None, "step"]
+
+
+def test_snapshot_shows_schedule_and_state() -> None:
+    clock = FakeClock(50.0)
+    book = ScenarioBook(
+        [
+            scenario(
+                None,
+                {"times": 3, "when": {"every": 2, "offset": 1}, "error": {"code": 503}},
+                {"times": "forever", "when": {"probability": 0.5, "seed": 4, "forSeconds": 60}},
+                name="x",
+            )
+        ],
+        clock=clock,
+    )
+    run(book, 4)
+    assert json.loads(json.dumps(book.snapshot())) == [
+        {
+            "name": "x",
+            "description": "",
+            "exhausted": False,
+            "steps": [
+                {
+                    "times": 3,
+                    "remaining": 2,
+                    "when": {"every": 2, "offset": 1},
+                    "schedule": {"seen": 4, "fired": 1, "passed": 3},
+                },
+                {
+                    "times": "forever",
+                    "remaining": "forever",
+                    "when": {"probability": 0.5, "seed": 4, "forSeconds": 60.0},
+                    "schedule": {"seen": 0, "fired": 0, "passed": 0, "secondsLeft": None},
+                },
+            ],
+        }
+    ]
+
+
+def test_concurrent_select_fires_a_scheduled_step_exactly_on_schedule() -> None:
+    s = scenario(None, {"times": "forever", "when": {"every": 4}}, name="every4")
+    book = ScenarioBook([s, scenario(None, {"times": "forever"}, name="rest")])
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(50):
+            hit = book.select(ctx())
+            assert hit is not None
+            with lock:
+                counts[hit[0].name] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counts == {"every4": 100, "rest": 300}
+    assert book.snapshot()[0]["steps"][0]["schedule"] == {"seen": 400, "fired": 100, "passed": 300}
+
+
+def test_step_keeps_its_typed_schedule() -> None:
+    s = scenario(None, {"when": {"every": 2, "offset": 1}}, {"times": "forever"})
+    assert s.steps[0].when is not None
+    assert (s.steps[0].when.every, s.steps[0].when.offset) == (2, 1)
+    assert s.steps[1].when is None
+
+
+def test_forever_with_a_window_is_allowed_before_the_last_step() -> None:
+    s = scenario(None, {"times": "forever", "when": {"forSeconds": 1}}, {})
+    assert [st.times for st in s.steps] == [None, 1]
+
+
+@pytest.mark.parametrize(
+    ("when", "field", "rule"),
+    [
+        ({}, "steps[0].when", "must have at least 1 field"),
+        ({"everyN": 2}, "steps[0].when.everyN", "unknown field"),
+        ({"every": 0}, "steps[0].when.every", "must be an integer >= 1"),
+        ({"every": 1.5}, "steps[0].when.every", "must be an integer >= 1"),
+        ({"every": "3"}, "steps[0].when.every", "must be an integer >= 1"),
+        ({"every": 2, "offset": -1}, "steps[0].when.offset", "must be an integer >= 0"),
+        ({"offset": 1}, "steps[0].when", "when.offset needs when.every"),
+        ({"probability": 1.5}, "steps[0].when.probability", "must be a number from 0 to 1"),
+        ({"probability": -0.1}, "steps[0].when.probability", "must be a number from 0 to 1"),
+        ({"probability": "10%"}, "steps[0].when.probability", "must be a number from 0 to 1"),
+        ({"probability": 0.5, "seed": 1.5}, "steps[0].when.seed", "must be an integer"),
+        ({"probability": 0.5, "seed": "a"}, "steps[0].when.seed", "must be an integer"),
+        ({"seed": 3}, "steps[0].when", "when.seed needs when.probability"),
+        ({"forSeconds": 0}, "steps[0].when.forSeconds", "must be a number of seconds > 0"),
+        ({"forSeconds": "5s"}, "steps[0].when.forSeconds", "must be a number of seconds > 0"),
+        ({"afterSuccesses": -1}, "steps[0].when.afterSuccesses", "must be an integer >= 0"),
+        ({"afterSuccesses": True}, "steps[0].when.afterSuccesses", "must be an integer >= 0"),
+    ],
+)
+def test_schedule_errors_name_field_and_rule(
+    tmp_path: Path, when: dict[str, Any], field: str, rule: str
+) -> None:
+    path = _write(tmp_path, json.dumps({**BASE, "steps": [{"when": when}]}))
+    with pytest.raises(DataFileError) as info:
+        load_scenario(path)
+    assert (info.value.file, info.value.field, info.value.rule) == (str(path), field, rule)
+
+
+@pytest.mark.parametrize(
+    ("match", "field", "rule"),
+    [
+        (
+            {"apiVersion": "v2"},
+            "match.apiVersion",
+            "must be v1 or v1beta1, or a non-empty list of them",
+        ),
+        (
+            {"apiVersion": []},
+            "match.apiVersion",
+            "must be v1 or v1beta1, or a non-empty list of them",
+        ),
+        (
+            {"framing": "json"},
+            "match.framing",
+            "must be unary, sse or array, or a non-empty list of them",
+        ),
+        (
+            {"framing": ["sse", "sse"]},
+            "match.framing",
+            "must be unary, sse or array, or a non-empty list of them",
+        ),
+        ({"session": ""}, "match.session", "must not be empty"),
+        ({"session": 7}, "match.session", "must be a string"),
+    ],
+)
+def test_new_match_key_errors_name_field_and_rule(
+    match: dict[str, Any], field: str, rule: str
+) -> None:
+    with pytest.raises(DataFileError) as info:
+        load_scenario({**BASE, "match": match})
+    assert (info.value.file, info.value.field, info.value.rule) == ("<mapping>", field, rule)
