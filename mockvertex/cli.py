@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--profiles", action="append", default=[], metavar="FILE", help="extra model profiles"
     )
+    _add_generate(sub)
     return parser
 
 
@@ -149,6 +150,8 @@ def main(
         return int(exc.code or 0)
     if args.command == "validate":
         return _validate(args, out, err, stdin)
+    if args.command == "generate":
+        return _generate(args, out, err, stdin)
     return _serve(args, out, err)
 
 
@@ -221,3 +224,136 @@ def env_lines(url: str) -> list[str]:
         f"export GOOGLE_GEMINI_BASE_URL={url}",
         "unset GOOGLE_CLOUD_PROJECT GOOGLE_CLOUD_LOCATION",
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# generate: the seed's curl and Python samples as one command, on mockvertex.client
+
+
+def _add_generate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    generate = sub.add_parser(
+        "generate",
+        help="call generateContent (or stream it) on Vertex or the mock",
+        description="Send one prompt to Vertex AI (or any URL speaking its API, like the mock) "
+        "and print the answer. Credentials: --token or MOCKVERTEX_TOKEN (a static token, for "
+        "the mock), else Application Default Credentials. Exit 0 on an answer (a blocked one "
+        "included), 1 when the request is invalid or the API refused it, 2 on usage errors.",
+    )
+    generate.add_argument("prompt", metavar="PROMPT", help="the prompt text, or - for stdin")
+    generate.add_argument("--model", default=DEFAULT_MODEL, help=f"default: {DEFAULT_MODEL}")
+    generate.add_argument(
+        "--stream", action="store_true", help="streamGenerateContent (SSE), text as it arrives"
+    )
+    generate.add_argument(
+        "--json", action="store_true", help="print the raw response (one chunk per line)"
+    )
+    generate.add_argument("--base-url", metavar="URL", help="default: Vertex's host for --location")
+    generate.add_argument("--project", metavar="P", help="default: the ADC project")
+    generate.add_argument("--location", metavar="L", default="us-central1")
+    generate.add_argument("--api-version", choices=API_VERSIONS, default="v1")
+    generate.add_argument("--temperature", type=float, metavar="T")
+    generate.add_argument("--max-output-tokens", type=int, metavar="N")
+    generate.add_argument("--top-p", type=float, metavar="P")
+    generate.add_argument("--top-k", type=float, metavar="K")
+    generate.add_argument("--system", metavar="TEXT", help="a system instruction")
+    generate.add_argument("--token", metavar="TOKEN", help="a static bearer token")
+    generate.add_argument(
+        "--verbose", "-v", action="store_true", help="log each attempt (never the token)"
+    )
+
+
+def _generation_config(args: argparse.Namespace) -> dict[str, float | int]:
+    fields = {
+        "temperature": args.temperature,
+        "maxOutputTokens": args.max_output_tokens,
+        "topP": args.top_p,
+        "topK": args.top_k,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _generate(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    import json
+    import logging
+
+    from mockvertex.client.core import text_request
+    from mockvertex.client.credentials import application_default
+    from mockvertex.client.sync import VertexClient
+    from mockvertex.config import client_token
+
+    prompt = stdin.read() if args.prompt == "-" else args.prompt
+    request = text_request(
+        prompt, system_instruction=args.system, generation_config=_generation_config(args)
+    )
+    token = args.token or client_token()
+    credentials = None
+    project = args.project
+    if token is None:
+        try:
+            credentials, adc_project = application_default()
+        except StatusError:
+            print(
+                "mockvertex: error: no credentials: pass --token TOKEN or set MOCKVERTEX_TOKEN "
+                "(any token for the mock), or run `gcloud auth application-default login`",
+                file=err,
+            )
+            return EXIT_USAGE
+        project = project or adc_project
+    if project is None and args.base_url is None:
+        print("mockvertex: error: --project is required to call Vertex", file=err)
+        return EXIT_USAGE
+    handler = logging.StreamHandler(err)
+    logger = logging.getLogger("mockvertex.client")
+    level = logger.level
+    if args.verbose:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        client = VertexClient(
+            project=project,
+            location=args.location,
+            base_url=args.base_url,
+            api_version=args.api_version,
+            token=token,
+            credentials=credentials,
+        )
+    except ValueError as exc:
+        print(f"mockvertex: error: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        with client:
+            if args.stream:
+                stream = client.stream_generate_content(args.model, request)
+                for chunk in stream:
+                    text = json.dumps(chunk.raw, ensure_ascii=False) if args.json else chunk.text
+                    if text:
+                        print(text, end="\n" if args.json else "", file=out, flush=True)
+                response = stream.response()
+                if not args.json and response.text:
+                    print(file=out)
+            else:
+                response = client.generate_content(args.model, request)
+                if args.json:
+                    print(json.dumps(response.raw, indent=2, ensure_ascii=False), file=out)
+                elif response.text:
+                    print(response.text, file=out)
+    except StatusError as exc:
+        if args.stream and not args.json and exc.partial is not None and exc.partial.text:
+            print(file=out)  # end the partial line before the error
+        if exc.attempts == 0:  # refused locally: nothing was sent
+            for line in _describe(exc):
+                print(f"mockvertex: {exc.status}: {line}", file=err)
+        else:
+            tries = "1 attempt" if exc.attempts == 1 else f"{exc.attempts} attempts"
+            message = exc.message.replace("\n", " | ")
+            print(
+                f"mockvertex: error: {exc.http_status} {exc.status}: {message} ({tries})", file=err
+            )
+        return EXIT_INVALID
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    why = response.why_no_text()
+    if why is not None:
+        print(f"mockvertex: no text: {why}", file=err)
+    return EXIT_OK

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-__all__ = ["AuthMode", "ServerConfig", "parse_auth"]
+__all__ = ["AuthMode", "ServerConfig", "client_token", "parse_auth"]
 
 AuthMode = Literal["vertex", "none", "token"]
 
@@ -65,3 +65,9 @@ class ServerConfig:
             files = tuple(p for p in env["MOCKVERTEX_SCENARIOS"].split(os.pathsep) if p)
             config = replace(config, scenario_files=files)
         return config
+
+
+def client_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """MOCKVERTEX_TOKEN: the static bearer token ``mockvertex generate`` sends, or None."""
+    env = os.environ if environ is None else environ
+    return env.get("MOCKVERTEX_TOKEN", "").strip() or None
