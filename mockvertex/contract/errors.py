@@ -202,6 +202,7 @@ class Cancelled(StatusError):
 class Internal(StatusError):
     http_status = 500
     status = "INTERNAL"
+    # Vertex's text (langchain-ai/langchain#5258, a Vertex model behind VertexAI).
     default_message = "Internal error encountered."
 
 
@@ -214,12 +215,15 @@ class Unimplemented(StatusError):
 class Unavailable(StatusError):
     http_status = 503
     status = "UNAVAILABLE"
+    # Vertex's text (firebase/firebase-js-sdk#8232, Vertex AI for Firebase); the Developer API
+    # says "The model is overloaded. Please try again later." (google-gemini/gemini-cli#5191).
     default_message = "The service is currently unavailable."
 
 
 class DeadlineExceeded(StatusError):
     http_status = 504
     status = "DEADLINE_EXCEEDED"
+    # Not found verbatim for Vertex; api_core prints a 504 as "504 Deadline Exceeded".
     default_message = "Deadline exceeded."
 
 
