@@ -154,17 +154,19 @@ class _Tap(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-async def post(mock: MockVertexServer, path: str, *, wait: float = 3.0) -> Received:
-    """POST the request on a fresh connection and record the answer for up to ``wait`` s."""
+async def post(
+    mock: MockVertexServer, path: str, *, wait: float = 3.0, body: bytes = REQUEST
+) -> Received:
+    """POST ``body`` on a fresh connection and record the answer for up to ``wait`` seconds."""
     received = Received()
     loop = asyncio.get_running_loop()
     transport, tap = await loop.create_connection(lambda: _Tap(received), "127.0.0.1", mock.port)
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{mock.port}\r\n"
         "Authorization: Bearer t\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(REQUEST)}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
-    transport.write(head.encode() + REQUEST)
+    transport.write(head.encode() + body)
     try:
         await asyncio.wait_for(asyncio.shield(tap.closed), wait)
     except TimeoutError:
@@ -568,3 +570,145 @@ async def test_dribble_spreads_the_body_over_its_duration(
     body_reads = [at for at, data in got.reads if b"HTTP/1.1" not in data]
     assert got.reads[-1][0] - got.reads[0][0] >= 0.29
     assert len(body_reads) >= 3  # the slices arrive apart
+
+
+# --------------------------------------------------------------------------------------------
+# Content faults: the built-ins give the shapes Vertex sends (wire.md section 5), in each framing
+
+
+def decoded(got: Received, framing: str) -> list[dict[str, Any]]:
+    assert got.status == 200
+    if framing == "unary":
+        return [json.loads(got.body)]
+    payload = got.payload()
+    return wire.decode_sse(payload) if framing == "sse" else wire.decode_array(payload)
+
+
+def _candidate(chunk: dict[str, Any]) -> dict[str, Any]:
+    (candidate,) = chunk["candidates"]
+    return dict(candidate)
+
+
+def _blocked(ratings: list[dict[str, Any]]) -> list[str]:
+    return [r["category"] for r in ratings if r.get("blocked")]
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+async def test_a_blocked_prompt_is_one_200_chunk_with_prompt_feedback_only(
+    mock: MockVertexServer, framing: str
+) -> None:
+    mock.add_scenario("safety_block_prompt")
+    (chunk,) = decoded(await post(mock, path_for(framing)), framing)
+    assert "candidates" not in chunk
+    assert chunk["promptFeedback"]["blockReason"] == "SAFETY"
+    assert _blocked(chunk["promptFeedback"]["safetyRatings"]) == ["HARM_CATEGORY_DANGEROUS_CONTENT"]
+    usage = chunk["usageMetadata"]
+    assert set(usage) == {"promptTokenCount", "totalTokenCount"}
+    assert usage["promptTokenCount"] == usage["totalTokenCount"] > 0
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+async def test_a_prohibited_prompt_comes_bare(mock: MockVertexServer, framing: str) -> None:
+    mock.add_scenario("prohibited_prompt")
+    (chunk,) = decoded(await post(mock, path_for(framing)), framing)
+    assert chunk["promptFeedback"] == {"blockReason": "PROHIBITED_CONTENT"}
+    assert "candidates" not in chunk
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+async def test_a_blocked_response_after_some_text(mock: MockVertexServer, framing: str) -> None:
+    mock.add_scenario("safety_block_response")
+    chunks = decoded(await post(mock, path_for(framing)), framing)
+    last = _candidate(chunks[-1])
+    assert last["finishReason"] == "SAFETY"
+    assert "content" not in last
+    assert _blocked(last["safetyRatings"]) == ["HARM_CATEGORY_HARASSMENT"]
+    if framing != "unary":  # the text went out before the block
+        texts = [p["text"] for c in chunks[:-1] for p in _candidate(c)["content"]["parts"]]
+        assert "".join(texts).startswith("Here is the start of an answer")
+        assert all("finishReason" not in _candidate(c) for c in chunks[:-1])
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+async def test_recitation_stops_with_citations_and_no_content(
+    mock: MockVertexServer, framing: str
+) -> None:
+    mock.add_scenario("recitation")
+    last = _candidate(decoded(await post(mock, path_for(framing)), framing)[-1])
+    assert last["finishReason"] == "RECITATION"
+    assert "content" not in last
+    (citation,) = last["citationMetadata"]["citations"]
+    assert citation["title"] == "A Tale of Two Cities"
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+async def test_max_tokens_ends_on_text(mock: MockVertexServer, framing: str) -> None:
+    mock.add_scenario("max_tokens")
+    last = _candidate(decoded(await post(mock, path_for(framing)), framing)[-1])
+    assert last["finishReason"] == "MAX_TOKENS"
+    assert last["content"]["parts"][-1]["text"]
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+async def test_an_empty_candidate_has_a_role_and_no_parts(
+    mock: MockVertexServer, framing: str
+) -> None:
+    mock.add_scenario("empty_candidate")
+    (chunk,) = decoded(await post(mock, path_for(framing)), framing)
+    candidate = _candidate(chunk)
+    assert candidate["content"] == {"role": "model"}
+    assert candidate["finishReason"] == "STOP"
+    assert chunk["usageMetadata"]["candidatesTokenCount"] == 0
+
+
+WEATHER_REQUEST = json.dumps(
+    {
+        "contents": [{"role": "user", "parts": [{"text": "Weather in Paris?"}]}],
+        "tools": [
+            {
+                "functionDeclarations": [
+                    {
+                        "name": "get_weather",
+                        "parameters": {
+                            "type": "OBJECT",
+                            "properties": {"city": {"type": "STRING"}},
+                            "required": ["city"],
+                        },
+                    }
+                ]
+            }
+        ],
+    }
+).encode()
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+async def test_a_function_call_whose_args_break_the_declaration(
+    mock: MockVertexServer, framing: str
+) -> None:
+    mock.add_scenario("function_call_bad_args")
+    chunks = decoded(await post(mock, path_for(framing), body=WEATHER_REQUEST), framing)
+    (part,) = _candidate(chunks[-1])["content"]["parts"]
+    call = part["functionCall"]
+    assert call["name"] == "get_weather"  # the declared function ...
+    assert call["args"] == {"undeclared_argument": "not in the declaration"}  # ... wrongly called
+    assert "city" not in call["args"]
+    assert _candidate(chunks[-1])["finishReason"] == "STOP"
+
+
+async def test_a_nameless_call_follows_allowed_names_else_has_a_placeholder(
+    mock: MockVertexServer,
+) -> None:
+    call = {"functionCall": {"args": {"x": 1}}}
+    mock.add_scenario({"format": 1, "name": "nameless", "steps": [{"times": 2, "respond": call}]})
+    request = json.loads(WEATHER_REQUEST)
+    request["tools"][0]["functionDeclarations"].append({"name": "get_time"})
+    request["toolConfig"] = {
+        "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_time"]}
+    }
+    allowed = decoded(
+        await post(mock, path_for("unary"), body=json.dumps(request).encode()), "unary"
+    )
+    assert _candidate(allowed[0])["content"]["parts"][0]["functionCall"]["name"] == "get_time"
+    bare = decoded(await post(mock, path_for("unary")), "unary")
+    assert _candidate(bare[0])["content"]["parts"][0]["functionCall"]["name"] == "unknown_function"

@@ -352,14 +352,14 @@ class _Synth:
             feedback["blockReasonMessage"] = spec["message"]
         if "safetyRatings" in spec:
             feedback["safetyRatings"] = clone_json(list(spec["safetyRatings"]))
-        else:
-            blocked = None
-            if reason == "SAFETY":
-                blocked = (
-                    str(spec.get("category", "HARM_CATEGORY_DANGEROUS_CONTENT")),
-                    str(spec.get("probability", "HIGH")),
-                )
+        elif reason == "SAFETY":
+            blocked = (
+                str(spec.get("category", "HARM_CATEGORY_DANGEROUS_CONTENT")),
+                str(spec.get("probability", "HIGH")),
+            )
             feedback["safetyRatings"] = _ratings(self.digest, blocked)
+        # Other reasons come bare, {"blockReason": "PROHIBITED_CONTENT"} (lobehub/lobehub#8707,
+        # vercel/ai#4236) or "OTHER" (google-gemini/deprecated-generative-ai-js#36).
         usage: dict[str, Any] = {
             "promptTokenCount": self.prompt_tokens,
             "totalTokenCount": self.prompt_tokens,
@@ -385,7 +385,10 @@ class _Synth:
                 [
                     {
                         "functionCall": self.function_call(
-                            c["name"], c.get("args") or {}, i, c.get("id")
+                            c.get("name") or self.declared_name(),
+                            c.get("args") or {},
+                            i,
+                            c.get("id"),
                         )
                     }
                     for i, c in enumerate(calls)
@@ -403,6 +406,19 @@ class _Synth:
             plan.ratings = clone_json(list(respond["safetyRatings"]))
         plan.usage = respond.get("usageMetadata") or {}
         return plan
+
+    def declared_name(self) -> str:
+        """The function a call without ``name`` calls: toolConfig's first allowed name, else the
+        first declared function (``unknown_function`` when the request declares none)."""
+        request = self.ctx.request
+        calling = (request.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        for name in calling.get("allowedFunctionNames") or ():
+            return str(name)
+        for tool in request.get("tools") or ():
+            for declaration in tool.get("functionDeclarations") or ():
+                if isinstance(declaration, Mapping) and declaration.get("name"):
+                    return str(declaration["name"])
+        return "unknown_function"
 
     def function_call(
         self, name: str, args: Mapping[str, Any], index: int, call_id: str | None = None
