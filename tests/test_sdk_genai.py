@@ -500,8 +500,9 @@ def test_dropped_connection_raises_after_the_chunks_sent(
     received: list[str] = []
     stream = client.models.generate_content_stream(model=MODEL, contents="Hi")
 
-    # The sync client runs on httpx, which reports the truncated chunked body.
-    with pytest.raises(httpx.RemoteProtocolError):
+    # The sync client runs on httpx; the mock resets the connection (RST), which httpx reports
+    # as a read error (a FIN mid-body would be a RemoteProtocolError instead).
+    with pytest.raises(httpx.ReadError, match="Connection reset by peer"):
         _drain(stream, received)
 
     assert len(received) == 2
