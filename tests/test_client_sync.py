@@ -785,3 +785,78 @@ def test_decoders_are_the_contracts(mock: MockVertexServer, client: VertexClient
     assert wire.SSEDecoder().feed(comment) == [{"candidates": []}]
     with pytest.raises(wire.FramingError):
         wire.SSEDecoder().feed(b'{"candidates": []}\r\n\r\n')
+
+
+# --------------------------------------------------------------------------------------------
+# More of the catalogue: a slow first chunk, stopped answers, schedules
+
+
+def test_a_slow_first_chunk_after_the_headers_is_retried(
+    mock: MockVertexServer, sleeps: Sleeps
+) -> None:
+    slow = {"respond": {"chunks": CHUNKS}, "delay": {"firstChunk": 1.0}}
+    mock.add_scenario(_then_ok("late", slow))
+
+    with _client(mock, sleeps, read_timeout=0.3) as client:
+        stream = client.stream_generate_content(MODEL, "Hurry")
+        assert [c.text for c in stream] == CHUNKS
+
+    assert stream.attempts == 2
+    assert _statuses(mock) == [200, 200]
+
+
+@pytest.mark.parametrize(
+    ("name", "reason", "why"),
+    [
+        ("recitation", "RECITATION", "The answer was withheld (finishReason RECITATION)."),
+        ("max_tokens", "MAX_TOKENS", None),
+    ],
+)
+def test_stopped_answers_are_results(
+    mock: MockVertexServer, client: VertexClient, name: str, reason: str, why: str | None
+) -> None:
+    mock.add_scenario(name)
+
+    response = client.generate_content(MODEL, "Go on")
+    stream = client.stream_generate_content(MODEL, "Go on")
+    list(stream)
+
+    assert response.finish_reason == stream.response().finish_reason == reason
+    assert response.why_no_text() == why
+    assert (response.text is None) == (why is not None)
+    assert len(mock.journal()) == 2  # neither was retried
+
+
+def test_an_outage_window_is_ridden_out_within_the_deadline(
+    mock: MockVertexServer, sleeps: Sleeps
+) -> None:
+    outage = {"times": "forever", "error": {"code": 503}, "when": {"forSeconds": 0.5}}
+    mock.add_scenario(_then_ok("outage", outage))
+    policy = RetryPolicy(attempts=10, initial_delay=0.1, max_delay=0.4, deadline=5.0)
+
+    with _client(mock, sleeps, retry=policy) as client:
+        response = client.generate_content(MODEL, "Still there?")
+
+    statuses = _statuses(mock)
+    assert response.text == "".join(CHUNKS)
+    assert statuses[-1] == 200
+    assert set(statuses[:-1]) == {503}
+    # rng 0.5: waits of 0.05, 0.1, 0.2, 0.2 s put attempt 5 at 0.55 s, past the window (or
+    # attempt 4 already, on a slow machine): the outage is waited out, not hammered.
+    assert sleeps.asked[: len(statuses) - 1] == [0.05, 0.1, 0.2, 0.2][: len(statuses) - 1]
+    assert len(statuses) in (4, 5)
+
+
+def test_seeded_chaos_is_absorbed_and_every_failure_retried_once(
+    mock: MockVertexServer, client: VertexClient
+) -> None:
+    chaos = {"times": "forever", "error": {"code": 500}, "when": {"probability": 0.3, "seed": 7}}
+    mock.add_scenario(scenario("chaos", chaos))
+    mock.add_scenario(scenario("ok", {"times": "forever", "respond": {"chunks": CHUNKS}}))
+
+    texts = [client.generate_content(MODEL, f"Call {i}").text for i in range(12)]
+
+    statuses = _statuses(mock)
+    assert texts == ["".join(CHUNKS)] * 12
+    assert statuses.count(200) == 12
+    assert statuses.count(500) == len(statuses) - 12
