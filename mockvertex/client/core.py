@@ -382,6 +382,9 @@ def log_attempt(
     decision: Decision | None = None,
 ) -> None:
     """One line per attempt: which, how it ended, the wait chosen and why. Never a token."""
+    final = decision is not None and not decision.retry
+    if not log.isEnabledFor(logging.WARNING if final else logging.INFO):
+        return
     extra = {
         "mockvertex_attempt": run.attempts,
         "mockvertex_outcome": outcome,
