@@ -860,3 +860,45 @@ def test_seeded_chaos_is_absorbed_and_every_failure_retried_once(
     assert texts == ["".join(CHUNKS)] * 12
     assert statuses.count(200) == 12
     assert statuses.count(500) == len(statuses) - 12
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("empty_candidate", "The answer has no text parts (finishReason STOP)."),
+        ("prohibited_prompt", "The prompt was blocked (blockReason PROHIBITED_CONTENT)."),
+    ],
+)
+def test_content_faults_say_why_there_is_no_text(
+    mock: MockVertexServer, client: VertexClient, name: str, why: str
+) -> None:
+    mock.add_scenario(name)
+
+    unary = client.generate_content(MODEL, "Anything?")
+    stream = client.stream_generate_content(MODEL, "Anything?")
+    list(stream)
+
+    assert unary.text is None
+    assert unary.why_no_text() == stream.response().why_no_text() == why
+    assert len(mock.journal()) == 2
+
+
+def test_a_function_call_is_returned_as_it_came(
+    mock: MockVertexServer, client: VertexClient
+) -> None:
+    mock.add_scenario("function_call_bad_args")
+    declaration = {
+        "name": "get_weather",
+        "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}},
+    }
+    request = {
+        "contents": [{"role": "user", "parts": [{"text": "Weather in Paris?"}]}],
+        "tools": [{"functionDeclarations": [declaration]}],
+    }
+
+    response = client.generate_content(MODEL, request)
+
+    (call,) = response.function_calls
+    assert call["name"] == "get_weather"
+    assert call["args"] == {"undeclared_argument": "not in the declaration"}
+    assert response.why_no_text() == "The answer is a function call (get_weather), not text."
