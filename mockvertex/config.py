@@ -7,13 +7,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-__all__ = ["AuthMode", "ServerConfig", "client_token", "parse_auth"]
+__all__ = [
+    "DEFAULT_URL",
+    "AuthMode",
+    "ServerConfig",
+    "client_token",
+    "control_url",
+    "parse_auth",
+]
 
 AuthMode = Literal["vertex", "none", "token"]
 
 #: The real front end refuses bodies over this size (inline data is limited to 20 MB decoded,
 #: which is about 27 MB of base64, plus the rest of the request).
 DEFAULT_MAX_BODY_BYTES = 31_457_280
+#: Where the CLI's control subcommands look for a running mock when neither ``--url`` nor
+#: ``MOCKVERTEX_URL`` says otherwise (``mockvertex serve``'s default address).
+DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def parse_auth(text: str) -> tuple[AuthMode, str | None]:
@@ -44,6 +54,12 @@ class ServerConfig:
     #: Project and location printed in the environment lines for google-genai.
     project: str = "mock-project"
     location: str = "us-central1"
+    #: Per-minute budgets in the CLI form (``rpm=60,tpm=100000``, ``rpm=5,model=gemini-2.5-*``;
+    #: ``mockvertex.engine.quota.parse_quota``), applied to every session's own buckets. Later
+    #: specs win over earlier ones for the models they match.
+    quotas: tuple[str, ...] = ()
+    #: Add an HTTP ``Retry-After`` to quota 429s (Vertex sends none; off by default).
+    quota_retry_after: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_auth(self, text: str) -> ServerConfig:
@@ -52,7 +68,8 @@ class ServerConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
-        """Defaults overridden by MOCKVERTEX_HOST, _PORT, _AUTH, _SCENARIOS (os.pathsep list)."""
+        """Defaults overridden by MOCKVERTEX_HOST, _PORT, _AUTH, _SCENARIOS (os.pathsep list)
+        and _QUOTA (quota specs separated by ``;``, e.g. ``rpm=60,tpm=100000;rpm=5,model=x``)."""
         env = os.environ if environ is None else environ
         config = cls()
         if "MOCKVERTEX_HOST" in env:
@@ -64,7 +81,17 @@ class ServerConfig:
         if env.get("MOCKVERTEX_SCENARIOS"):
             files = tuple(p for p in env["MOCKVERTEX_SCENARIOS"].split(os.pathsep) if p)
             config = replace(config, scenario_files=files)
+        if env.get("MOCKVERTEX_QUOTA"):
+            specs = tuple(s.strip() for s in env["MOCKVERTEX_QUOTA"].split(";") if s.strip())
+            config = replace(config, quotas=specs)
         return config
+
+
+def control_url(environ: Mapping[str, str] | None = None) -> str:
+    """The running mock the CLI's control subcommands talk to: ``MOCKVERTEX_URL``, else
+    ``DEFAULT_URL`` (a trailing slash is dropped)."""
+    env = os.environ if environ is None else environ
+    return (env.get("MOCKVERTEX_URL", "").strip() or DEFAULT_URL).rstrip("/")
 
 
 def client_token(environ: Mapping[str, str] | None = None) -> str | None:
