@@ -19,16 +19,26 @@ from aiohttp import web
 from mockvertex.config import ServerConfig
 from mockvertex.contract import api, protojson, wire
 from mockvertex.contract.errors import (
+    FieldViolation,
     Internal,
     InvalidArgument,
     NotFound,
     StatusError,
     Unauthenticated,
 )
+from mockvertex.contract.tokens import request_tokens
 from mockvertex.contract.validation import METHODS, validate_request
 from mockvertex.engine.journal import Exchange
+from mockvertex.engine.quota import QuotaExceeded
 from mockvertex.engine.scenario import RequestContext
-from mockvertex.engine.session import MockState
+from mockvertex.engine.session import (
+    DEFAULT_SESSION,
+    MAX_SESSION_NAME,
+    SESSION_HEADER,
+    MockState,
+    Session,
+    key_session,
+)
 from mockvertex.engine.synthesis import Reply, render
 from mockvertex.server import control
 from mockvertex.server.http import (
@@ -114,17 +124,56 @@ def _check_auth(request: web.Request, state: MockState, target: _Target) -> None
 
 
 # ---------------------------------------------------------------------------------------------
+# Sessions
+
+# The request's session, for the middleware that records a handler bug there too.
+_SESSION: Any = (
+    web.RequestKey("mockvertex_session", Session) if hasattr(web, "RequestKey") else "mv_session"
+)
+
+
+def _resolve_session(request: web.Request, state: MockState) -> tuple[Session, StatusError | None]:
+    """The request's session: the ``x-mockvertex-session`` header, else the project id of a
+    located path, else ``key-<digest>`` of the API key on the express path, else ``default``.
+    One dict lookup once the session exists. A bad header is answered (the error returned)
+    once the route is known; the request is journaled under the name the path gives."""
+    explicit = request.headers.get(SESSION_HEADER)
+    problem: StatusError | None = None
+    if explicit is not None:
+        name = explicit.strip()
+        if name and len(name) <= MAX_SESSION_NAME:
+            return state.sessions.get(name), None
+        problem = InvalidArgument(
+            f"Invalid {SESSION_HEADER} header.",
+            violations=[
+                FieldViolation(
+                    SESSION_HEADER, f"must be a session name of 1 to {MAX_SESSION_NAME} characters"
+                )
+            ],
+        )
+    project = request.match_info.get("project")
+    if project is not None:
+        return state.sessions.get(project), problem
+    api_key = request.headers.get("x-goog-api-key") or request.query.get("key")
+    name = key_session(api_key) if api_key else DEFAULT_SESSION
+    return state.sessions.get(name), problem
+
+
+# ---------------------------------------------------------------------------------------------
 # The generation handler
 
 
 async def _handle_rpc(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
+    session, bad_session = _resolve_session(request, state)
+    request[_SESSION] = session
     exchange = Exchange(
         method=request.method,
         path=request.path,
         query={k: v for k, v in request.query.items() if k not in SECRET_QUERY},
         headers=safe_headers(request),
         body="",
+        session=session.name,
     )
     state.journal.add(exchange)
     request[EXCHANGE] = exchange
@@ -134,6 +183,8 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
         return envelope_response(method_not_allowed(request.method), fmt)
     try:
         target = _parse_target(request)
+        if bad_session is not None:
+            raise bad_session
         exchange.api_version, exchange.model, exchange.rpc = (
             target.api_version,
             target.model,
@@ -158,13 +209,16 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
             resource=target.resource,
         )
         exchange.request = normalized
+        if session.limited and target.rpc != "countTokens":  # countTokens is not charged
+            session.quotas.admit(target.model, request_tokens(normalized))
         ctx = RequestContext(
             model=target.model,
             method=target.rpc,
             api_version=target.api_version,
             request=normalized,
+            session=session.name,
         )
-        chosen = state.book.select(ctx)
+        chosen = session.book.select(ctx) or state.book.select(ctx)
         exchange.scenario = chosen.scenario.name if chosen else None
         profile = state.profiles.resolve(target.model, resource=target.resource)
         reply = render(chosen.step if chosen else None, ctx, profile)
@@ -176,6 +230,8 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
         return await send_reply(request, exchange, reply, fmt, counting=counting, use=use)
     except StatusError as error:
         exchange.status, exchange.outcome = error.http_status, "error"
+        if isinstance(error, QuotaExceeded):
+            exchange.fault = "quota"
         return envelope_response(error, fmt)
 
 
@@ -233,7 +289,7 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
         return envelope_response(error, wire.Framing.UNARY)
     except Exception as exc:  # a bug in the mock: answer as Google would, keep it for tests
         log.exception("mockvertex bug while handling %s %s", request.method, request.path)
-        request.app[STATE].errors.append(exc)
+        request.app[STATE].record_error(exc, request.get(_SESSION))
         return envelope_response(Internal(), wire.Framing.UNARY)
 
 
@@ -264,6 +320,7 @@ def create_app(
     app.router.add_route("*", "/{version}/publishers/{publisher}/models/{tail}", _handle_rpc)
     app.router.add_route("*", "/_mockvertex/journal", control.journal)
     app.router.add_route("*", "/_mockvertex/scenarios", control.scenarios)
+    control.add_routes(app.router)
     app.router.add_post("/token", control.token_endpoint)
     app.router.add_route("*", "/{anything:.*}", _not_found)
     return app

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -22,8 +23,10 @@ from aiohttp import web
 
 from mockvertex.config import ServerConfig
 from mockvertex.engine.journal import Exchange
-from mockvertex.engine.scenario import Scenario, load_builtin, load_scenario
-from mockvertex.engine.session import MockState
+from mockvertex.engine.quota import QuotaSpec
+from mockvertex.engine.report import RetryReport
+from mockvertex.engine.scenario import Scenario
+from mockvertex.engine.session import MockSession, MockState
 from mockvertex.server.app import create_app
 
 __all__ = ["MockVertexServer"]
@@ -39,6 +42,7 @@ class MockVertexServer:
         config: ServerConfig | None = None,
         *,
         scenarios: tuple[str | Path | Mapping[str, Any] | Scenario, ...] = (),
+        clock: Callable[[], float] = time.monotonic,
         **overrides: Any,
     ) -> None:
         config = config or ServerConfig()
@@ -47,10 +51,9 @@ class MockVertexServer:
                 config = config.with_auth(overrides.pop("auth"))
             config = replace(config, **overrides)
         self.config = config
-        self.state = MockState.from_config(config)
-        self._extra = [_as_scenario(s) for s in scenarios]
-        for scenario in self._extra:
-            self.state.book.add(scenario)
+        #: ``clock`` (monotonic seconds) drives quota buckets and scenario windows: a test
+        #: passes a fake one to move time by hand.
+        self.state = MockState.from_config(config, scenarios=scenarios, clock=clock)
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -87,22 +90,56 @@ class MockVertexServer:
             f"/publishers/google/models/{model}:{method}"
         )
 
-    # -- state
+    # -- state: the global scope and the sessions
+    def session(self, name: str) -> MockSession:
+        """The handle of session ``name``: a located path's project id, ``key-<digest>`` of an
+        express-mode API key, or an ``x-mockvertex-session`` header (made on first use)."""
+        return self.state.session(name)
+
+    def sessions(self) -> list[str]:
+        """The sessions in use, in the order first seen."""
+        return self.state.sessions.names()
+
     def add_scenario(self, scenario: str | Path | Mapping[str, Any] | Scenario) -> Scenario:
-        """Add a scenario (file path, built-in name, mapping or Scenario); returns it."""
-        loaded = _as_scenario(scenario)
-        self.state.book.add(loaded)
-        return loaded
+        """Add a global scenario (file path, built-in name, mapping or Scenario); returns it.
+        A session's own scenarios are consulted before the global ones."""
+        return self.state.global_scope().add_scenario(scenario)
 
-    def journal(self) -> list[Exchange]:
-        """Every exchange so far, oldest first (tokens and API keys are never kept)."""
-        return self.state.journal.entries()
+    def set_quota(self, spec: QuotaSpec | str | Mapping[str, Any] | None) -> None:
+        """Set the global budget (``"rpm=60,tpm=100000"``, ``{"rpm": 60}`` or a QuotaSpec) for
+        its model glob, applied to every session's own buckets; None lifts every global one."""
+        self.state.global_scope().set_quota(spec)
 
-    def reset(self) -> None:
-        """Clear the journal and run-time scenarios; keep those given at construction."""
-        self.state.reset()
-        for scenario in self._extra:
-            self.state.book.add(scenario)
+    def journal(self, session: str | None = None) -> list[Exchange]:
+        """The exchanges of one session, or of every session (None), oldest first (tokens and
+        API keys are never kept)."""
+        if session is None:
+            return self.state.journal.entries()
+        return self.state.journal.entries(session=session)
+
+    def report(self, session: str | None = None, **thresholds: Any) -> RetryReport:
+        """The retry report of one session's journal, or of every session's (None);
+        ``thresholds`` are ``mockvertex.engine.report.Thresholds`` fields."""
+        scope = self.state.global_scope() if session is None else self.state.session(session)
+        return scope.report(**thresholds)
+
+    def reset(
+        self,
+        session: str | None = None,
+        *,
+        scenarios: bool = True,
+        journal: bool = True,
+        quota: bool = True,
+        errors: bool = True,
+    ) -> None:
+        """Reset one session's resources, or the whole server's (None): global scenarios back
+        to those configured and given at construction, configured quotas only, buckets full."""
+        if session is None:
+            self.state.reset(scenarios=scenarios, journal=journal, quota=quota, errors=errors)
+        else:
+            self.state.reset_session(
+                session, scenarios=scenarios, journal=journal, quota=quota, errors=errors
+            )
 
     def check(self) -> None:
         """Re-raise the first exception that escaped a handler (a bug in the mock)."""
@@ -204,11 +241,3 @@ class MockVertexServer:
                 await self.stop_async()
 
         asyncio.run(main())
-
-
-def _as_scenario(source: str | Path | Mapping[str, Any] | Scenario) -> Scenario:
-    if isinstance(source, Scenario):
-        return source
-    if isinstance(source, str) and not source.endswith(".json") and "/" not in source:
-        return load_builtin(source)
-    return load_scenario(source)
