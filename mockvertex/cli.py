@@ -1,4 +1,6 @@
-"""The ``mockvertex`` command: ``serve`` the mock, ``validate`` request bodies."""
+"""The ``mockvertex`` command: ``serve`` the mock, ``validate`` request bodies, and control
+subcommands (``health``, ``scenario``, ``fault``, ``quota``, ``journal``, ``report``, ``reset``,
+...) that drive a running mock over its control plane."""
 
 from __future__ import annotations
 
@@ -8,10 +10,13 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from mockvertex.contract.errors import DataFileError, StatusError
 from mockvertex.contract.validation import API_VERSIONS, METHODS
+
+if TYPE_CHECKING:
+    from mockvertex.remote import RemoteMock
 
 __all__ = ["main"]
 
@@ -69,7 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--profiles", action="append", default=[], metavar="FILE", help="extra model profiles"
     )
+    serve.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="per-minute budgets of every session, e.g. rpm=60,tpm=100000 or "
+        "rpm=5,model=gemini-2.5-* (repeatable; a later spec wins for the models it matches)",
+    )
     _add_generate(sub)
+    _add_control(sub)
     return parser
 
 
@@ -152,16 +166,21 @@ def main(
         return _validate(args, out, err, stdin)
     if args.command == "generate":
         return _generate(args, out, err, stdin)
+    if args.command in _CONTROL_COMMANDS:
+        return _control(args, out, err, stdin)
     return _serve(args, out, err)
 
 
 def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from mockvertex.config import ServerConfig, parse_auth
     from mockvertex.contract.resources import builtin_scenario_names
+    from mockvertex.engine.quota import parse_quota
     from mockvertex.server.runner import MockVertexServer
 
     try:
         auth, token = parse_auth(args.auth)
+        for spec in args.quota:
+            parse_quota(spec)
     except ValueError as exc:
         print(f"mockvertex: error: {exc}", file=err)
         return EXIT_USAGE
@@ -174,6 +193,7 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         scenario_files=tuple(s for s in args.scenario if s not in builtins),
         builtin_scenarios=tuple(s for s in args.scenario if s in builtins),
         profile_files=tuple(args.profiles),
+        quotas=tuple(args.quota),
     )
     try:
         server = MockVertexServer(config)
@@ -199,6 +219,9 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     print(f"  export GOOGLE_VERTEX_BASE_URL={server.url}", file=out)
     print(f"  export GOOGLE_APPLICATION_CREDENTIALS={credentials}", file=out)
+    print(
+        f"Control plane: {server.url}/_mockvertex/v1 (e.g. mockvertex health --url URL)", file=out
+    )
     out.flush()
     try:
         threading.Event().wait()
@@ -357,3 +380,249 @@ def _generate(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
     if why is not None:
         print(f"mockvertex: no text: {why}", file=err)
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# Control subcommands: drive a running mock over its control plane (for shell-driven CI)
+
+_CONTROL_COMMANDS = frozenset(
+    {"health", "sessions", "scenario", "fault", "quota", "journal", "report", "reset", "errors"}
+)
+
+
+def _add_control(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--url",
+        metavar="URL",
+        help="the running mock (default: $MOCKVERTEX_URL, else http://127.0.0.1:8080)",
+    )
+    scoped = argparse.ArgumentParser(add_help=False, parents=[where])
+    scoped.add_argument(
+        "--session",
+        metavar="NAME",
+        help="the session (a project id, key-<digest>, or an x-mockvertex-session name); "
+        "default: the global scope",
+    )
+    tail = (
+        " Exit 0 on success, 1 when the server refused the request, 2 on usage errors or "
+        "when no mock answers at the URL."
+    )
+
+    def add(
+        name: str, help: str, parents: list[argparse.ArgumentParser]
+    ) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help, description=help[0].upper() + help[1:] + "." + tail, parents=parents
+        )
+
+    add("health", "check that a mock is running and answering", [where])
+    add("sessions", "list the sessions a running mock has seen", [where])
+
+    scenario = add("scenario", "add, list or remove scenarios of a running mock", [])
+    scenario_sub = scenario.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add_one = scenario_sub.add_parser(
+        "add", help="add a scenario file or built-in", parents=[scoped]
+    )
+    add_one.add_argument(
+        "source", metavar="FILE|NAME", help="scenario file (- for stdin), or a built-in's name"
+    )
+    scenario_sub.add_parser("list", help="the scenarios and their uses left", parents=[scoped])
+    remove = scenario_sub.add_parser("remove", help="drop one scenario", parents=[scoped])
+    remove.add_argument("name", metavar="NAME")
+    scenario_sub.add_parser(
+        "clear", help="drop every scenario (global: back to configured)", parents=[scoped]
+    )
+
+    fault = add("fault", "inject a one-step fault into a running mock", [])
+    fault_sub = fault.add_subparsers(dest="action", required=True, metavar="ACTION")
+    fault_add = fault_sub.add_parser(
+        "add",
+        help='add a scenario step as a fault, e.g. \'{"error": {"code": 429}}\'',
+        parents=[scoped],
+    )
+    fault_add.add_argument("step", metavar="JSON", help="the step as JSON, @FILE, or - for stdin")
+    fault_add.add_argument("--match", metavar="JSON", help="the scenario match, as JSON")
+    fault_add.add_argument("--name", metavar="NAME", help="default: fault-N")
+    fault_sub.add_parser("kinds", help="the fault kinds and their parameters", parents=[where])
+
+    quota = add("quota", "set, show or lift per-minute quotas of a running mock", [])
+    quota_sub = quota.add_subparsers(dest="action", required=True, metavar="ACTION")
+    quota_set = quota_sub.add_parser(
+        "set", help="set a budget, e.g. rpm=60,tpm=100000", parents=[scoped]
+    )
+    quota_set.add_argument("spec", metavar="SPEC", help="rpm=N,tpm=N,model=GLOB (rpm, tpm or both)")
+    quota_sub.add_parser("show", help="the specs and the remaining budgets", parents=[scoped])
+    quota_sub.add_parser("lift", help="lift the scope's quotas", parents=[scoped])
+
+    journal = add("journal", "print the journal of a running mock (JSON)", [scoped])
+    journal.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+
+    report = add("report", "print the retry report of a running mock", [scoped])
+    report.add_argument("--json", action="store_true", help="the report as JSON")
+    report.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a report threshold, e.g. storm_attempts=5 (repeatable)",
+    )
+    report.add_argument(
+        "--strict", action="store_true", help="exit 1 when the report has a failing finding"
+    )
+
+    reset = add("reset", "reset a running mock (or one session), per resource", [scoped])
+    reset.add_argument(
+        "--only",
+        metavar="LIST",
+        help="comma-separated resources: scenarios, journal, quota, errors (default: all)",
+    )
+
+    add("errors", "print the server-side errors of a running mock; exit 1 if any", [scoped])
+
+
+def _control(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from mockvertex.config import control_url
+    from mockvertex.remote import RemoteMock, Unreachable
+
+    url = (args.url or control_url()).rstrip("/")
+    with RemoteMock(url) as mock:
+        try:
+            return _run_control(mock, args, out, err, stdin)
+        except Unreachable as exc:
+            print(f"mockvertex: error: {exc.message}", file=err)
+            return EXIT_USAGE
+        except StatusError as exc:
+            for line in _describe(exc):
+                print(f"mockvertex: error: {exc.status}: {line}", file=err)
+            return EXIT_INVALID
+        except (DataFileError, ValueError, OSError) as exc:
+            print(f"mockvertex: error: {exc}", file=err)
+            return EXIT_USAGE
+
+
+def _json_argument(text: str, what: str, stdin: TextIO) -> object:
+    import json
+
+    if text == "-":
+        text = stdin.read()
+    elif text.startswith("@"):
+        text = Path(text[1:]).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} is not JSON: {exc}") from None
+
+
+def _run_control(
+    mock: RemoteMock, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
+) -> int:
+    import json
+
+    from mockvertex.engine.session import RESOURCES
+
+    def show(value: object) -> None:
+        print(json.dumps(value, indent=2, ensure_ascii=False), file=out)
+
+    command = args.command
+    if command == "health":
+        health = mock.health()
+        print(
+            f"{health.get('status')}: mockvertex {health.get('version')} at {mock.url}, "
+            f"{health.get('sessions')} session(s)",
+            file=out,
+        )
+        return EXIT_OK
+    if command == "sessions":
+        for name in mock.sessions():
+            print(name, file=out)
+        return EXIT_OK
+    if command == "fault" and args.action == "kinds":
+        show(mock.faults())
+        return EXIT_OK
+    scope = mock.global_scope() if args.session is None else mock.session(args.session)
+    label = "global scope" if args.session is None else f"session {args.session}"
+    action = getattr(args, "action", None)
+    if command == "scenario":
+        if action == "add":
+            source = args.source
+            if source == "-":
+                source = _json_argument("-", "the scenario", stdin)
+                if not isinstance(source, dict):
+                    raise ValueError("the scenario must be a JSON object")
+            added = scope.add_scenario(source)
+            print(f"added scenario {added.name} to the {label}", file=out)
+        elif action == "list":
+            show(scope.scenarios())
+        elif action == "remove":
+            scope.remove_scenario(args.name)
+            print(f"removed scenario {args.name} from the {label}", file=out)
+        else:
+            scope.clear_scenarios()
+            print(f"cleared the scenarios of the {label}", file=out)
+        return EXIT_OK
+    if command == "fault":
+        step = _json_argument(args.step, "the step", stdin)
+        match = None if args.match is None else _json_argument(args.match, "--match", stdin)
+        if not isinstance(step, dict) or not (match is None or isinstance(match, dict)):
+            raise ValueError("the step and --match must be JSON objects")
+        fault = scope.add_fault(step, match=match, name=args.name)
+        print(f"added fault {fault.name} to the {label}", file=out)
+        return EXIT_OK
+    if command == "quota":
+        if action == "set":
+            scope.set_quota(args.spec)
+            print(f"set quota {args.spec} on the {label}", file=out)
+        elif action == "lift":
+            scope.set_quota(None)
+            print(f"lifted the quotas of the {label}", file=out)
+        else:
+            show(scope.quota())
+        return EXIT_OK
+    if command == "journal":
+        if args.jsonl:
+            for entry in scope.journal():
+                print(entry.to_jsonl(), file=out)
+        else:
+            show([entry.to_json() for entry in scope.journal()])
+        return EXIT_OK
+    if command == "report":
+        thresholds: dict[str, str] = {}
+        for item in args.threshold:
+            name, eq, value = item.partition("=")
+            if not eq or not name.strip():
+                raise ValueError(f"--threshold {item!r} is not NAME=VALUE, e.g. storm_attempts=5")
+            thresholds[name.strip()] = value.strip()
+        data = scope.server_report(thresholds)
+        if args.json:
+            show(data)
+        else:
+            print(scope.server_report(thresholds, table=True).rstrip("\n"), file=out)
+        failing = [
+            f
+            for call in data.get("calls", [])
+            for f in call.get("findings", [])
+            if f.get("severity") == "fail"
+        ]
+        return EXIT_INVALID if args.strict and failing else EXIT_OK
+    if command == "reset":
+        names = (
+            list(RESOURCES)
+            if args.only is None
+            else [n.strip() for n in args.only.split(",") if n.strip()]
+        )
+        unknown = [n for n in names if n not in RESOURCES]
+        if unknown or not names:
+            raise ValueError(
+                f"--only {args.only!r}: name resources from {', '.join(RESOURCES)}, "
+                "separated by commas"
+            )
+        scope.reset(**{r: r in names for r in RESOURCES})
+        print(f"reset {', '.join(r for r in RESOURCES if r in names)} of the {label}", file=out)
+        return EXIT_OK
+    errors = scope.errors()
+    for text in errors:
+        print(text, file=out)
+    if not errors:
+        print(f"no server-side errors in the {label}", file=out)
+    return EXIT_INVALID if errors else EXIT_OK
