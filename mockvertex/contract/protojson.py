@@ -32,6 +32,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -222,14 +223,166 @@ def _without_trailing_commas(text: str) -> str:
     return "".join(out)
 
 
-def _syntax_error(text: str, pos: int) -> InvalidArgument:
+def _syntax_error(text: str, pos: int, reason: str = "Unexpected token.") -> InvalidArgument:
     line_start = text.rfind("\n", 0, pos) + 1
     line_end = text.find("\n", pos)
     line_end = len(text) if line_end < 0 else line_end
     start = max(line_start, pos - _MAX_SNIPPET)
     snippet = text[start : min(line_end, pos + 16)]
     caret = " " * (pos - start) + "^"
-    return InvalidArgument(f"{_PAYLOAD} Unexpected token.\n{snippet}\n{caret}")
+    return InvalidArgument(f"{_PAYLOAD} {reason}\n{snippet}\n{caret}")
+
+
+# Nesting. protobuf's JSON stream parser, the open-source form of the front end's (the source
+# of its "Unexpected token." and "Unexpected end of string." texts), refuses the 101st nested
+# object: ``kDefaultMaxRecursionDepth = 100`` and ``Message too deep. Max recursion depth
+# reached for key '<key>'``, the key the object is the value of ('' inside a list)
+# (src/google/protobuf/util/internal/json_stream_parser.cc, IncrementRecursionDepth). A
+# gateway measuring Gemini's endpoint live quotes that message for deep JSON (not the limit).
+# That parser does not count lists; the mock counts objects and lists together against a
+# second bound of its own (unconfirmed), so nothing after parsing recurses past Python's limit.
+_MAX_OBJECT_DEPTH = 100
+_MAX_NESTING = 200
+_CONTAINERS = (dict, list)
+_NESTING_TOKEN = re.compile(r'(?P<string>"(?:[^"\\]|\\.)*")\s*(?P<colon>:)?|[\[\]{}]', re.DOTALL)
+
+
+def _too_deep(key: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"{_PAYLOAD} Message too deep. Max recursion depth reached for key '{key}'"
+    )
+
+
+def _may_nest_deeply(raw: bytes | str) -> bool:
+    """Whether JSON ``raw`` (already parsed) may break a nesting limit, read at C speed.
+
+    Too few brackets cannot nest too deep. Otherwise, in bytes whose strings hold no escaped
+    quote, every ``"`` delimits a string: the brackets left once the strings are cut out give
+    the exact depths, by a running sum. Anything else is left to the walk.
+    """
+    if not isinstance(raw, bytes):
+        objects, lists = raw.count("{"), raw.count("[")
+        return objects > _MAX_OBJECT_DEPTH or objects + lists > _MAX_NESTING
+    marks = raw.translate(None, _NOT_BRACKET_OR_QUOTE)
+    objects, lists = marks.count(b"{"), marks.count(b"[")
+    if objects <= _MAX_OBJECT_DEPTH and objects + lists <= _MAX_NESTING:
+        return False
+    if b'\\"' in raw:
+        return True
+    brackets = marks.replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = _BRACKETED_STRING.sub(b"", brackets)
+    nesting = _max_depth(brackets)
+    if nesting > _MAX_NESTING:
+        return True
+    if nesting <= _MAX_OBJECT_DEPTH:
+        return False
+    return _max_depth(brackets.translate(None, _NOT_BRACE)) > _MAX_OBJECT_DEPTH
+
+
+_NOT_BRACKET_OR_QUOTE = bytes(b for b in range(256) if b not in b'{}[]"')
+_NOT_BRACE = bytes(b for b in range(256) if b not in b"{}")
+_BRACKETED_STRING = re.compile(rb'"[^"]*"')
+_BRACKET_STEP = [1 if b in b"{[" else -1 if b in b"}]" else 0 for b in range(256)]
+
+
+def _max_depth(brackets: bytes) -> int:
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+
+
+def _nesting_error(value: Any) -> InvalidArgument | None:
+    """The refusal of the first container, in document order, nested past a limit."""
+    stack: list[tuple[Any, str, int, int]] = [(value, "", 0, 0)]
+    while stack:
+        node, key, objects, nesting = stack.pop()
+        nesting += 1
+        if type(node) is dict:
+            objects += 1
+            children = [(v, k) for k, v in node.items() if type(v) in _CONTAINERS]
+        else:
+            children = [(v, "") for v in node if type(v) in _CONTAINERS]
+        if objects > _MAX_OBJECT_DEPTH or nesting > _MAX_NESTING:
+            return _too_deep(key)
+        stack.extend((v, k, objects, nesting) for v, k in reversed(children))
+    return None
+
+
+_Failure = tuple[int, InvalidArgument]  # where in the text, and the refusal
+
+
+def _nesting_error_in_text(text: str, limit: int) -> _Failure | None:
+    """``_nesting_error`` read from the text before ``limit``: for JSON too deep for the
+    parsers to build, or with a syntax error after the nesting."""
+    opened: list[bool] = []  # True for an object
+    objects = 0
+    key = ""
+    for match in _NESTING_TOKEN.finditer(text, 0, limit):
+        string = match.group("string")
+        if string is not None:
+            key = _key_text(string) if match.group("colon") else ""
+            continue
+        if match.group() in "{[":
+            is_object = match.group() == "{"
+            objects += is_object
+            opened.append(is_object)
+            if objects > _MAX_OBJECT_DEPTH or len(opened) > _MAX_NESTING:
+                return match.start(), _too_deep(key)
+        elif opened:
+            objects -= opened.pop()
+        key = ""
+    return None
+
+
+def _key_text(string: str) -> str:
+    try:
+        return str(json.loads(string))
+    except ValueError:
+        return string[1:-1]
+
+
+# Lone UTF-16 surrogates. The JSON module decodes ``"\ud800"`` into a str no UTF-8 encoder
+# takes; orjson refuses it. protobuf's parser refuses it with its own texts, pointing at the
+# escape (json_stream_parser.cc, ParseUnicodeEscape): a high surrogate not followed by a
+# ``\u`` escape is "Missing low surrogate.", one followed by an escape that is not a low
+# surrogate is "Invalid low surrogate.", and a low surrogate alone is "Invalid unicode code
+# point.". Only escapes can carry one: bytes decoded as UTF-8 never hold a surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+_RAW_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_error(text: str, limit: int) -> _Failure | None:
+    """The refusal of the first lone surrogate escape before ``limit`` in ``text``, whose
+    part before ``limit`` is valid JSON (a backslash only occurs in strings)."""
+    high = -1  # where an unpaired high surrogate escape starts
+    for match in _ESCAPE.finditer(text, 0, limit):
+        code = int(match.group(1), 16) if match.group(1) else -1
+        if high >= 0:
+            if match.start() != high + 6 or code < 0:
+                return high, _syntax_error(text, high, "Missing low surrogate.")
+            if not 0xDC00 <= code <= 0xDFFF:
+                return high, _syntax_error(text, high, "Invalid low surrogate.")
+            high = -1
+        elif 0xD800 <= code <= 0xDBFF:
+            high = match.start()
+        elif 0xDC00 <= code <= 0xDFFF:
+            return match.start(), _syntax_error(text, match.start(), "Invalid unicode code point.")
+    if high >= 0:
+        return high, _syntax_error(text, high, "Missing low surrogate.")
+    return None
+
+
+def _first_failure(text: str, syntax: _Failure | None = None) -> InvalidArgument | None:
+    """What the front end's streaming parser meets first in ``text``: a lone surrogate, a
+    container nested past a limit, or the syntax error ``syntax`` (if any)."""
+    limit = syntax[0] if syntax is not None else len(text)
+    found: list[_Failure | None] = [syntax]
+    if _SURROGATE_ESCAPE.search(text, 0, limit) is not None:
+        found.append(_surrogate_error(text, limit))
+    if _may_nest_deeply(text):
+        found.append(_nesting_error_in_text(text, limit))
+    failures = [f for f in found if f is not None]
+    return min(failures, key=lambda f: f[0])[1] if failures else None
 
 
 # orjson reads integers outside [-2**63, 2**64) as floats. Every such integer has at least 19
@@ -259,17 +412,32 @@ def decode_json(raw: bytes | str) -> Any:
             ) from None
     else:
         text = raw
+        if not text.isascii() and (bad := _RAW_SURROGATE.search(text)) is not None:
+            at = len(text[: bad.start()].encode("utf-8"))  # where UTF-8 bytes would break
+            raise InvalidArgument(f"{_PAYLOAD} Unexpected token.\nInvalid UTF-8 at byte {at}.")
     if text.startswith("\ufeff"):
         text = text[1:]
-    # The fast path: orjson is strict JSON (no NaN, no trailing commas) and 3-4x quicker,
-    # but it reads integers beyond 64 bits as floats, so those bodies take the slow path.
+    value = _parse(raw, text)
+    if _may_nest_deeply(raw):
+        error = _nesting_error(value)
+        if error is not None:
+            raise error
+    return value
+
+
+def _parse(raw: bytes | str, text: str) -> Any:
+    # The fast path: orjson is strict JSON (no NaN, no trailing commas, no lone surrogates,
+    # at most 1024 levels) and 3-4x quicker, but it reads integers beyond 64 bits as floats,
+    # so those bodies take the slow path.
     if not _has_long_digits(raw):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _checked(text, json.loads(text, parse_constant=_reject_constant))
+    except RecursionError:
+        raise _first_failure(text) or _too_deep("") from None
     except ValueError:  # a syntax error, NaN / Infinity, or only a trailing comma
         pass
     if not text.strip():
@@ -278,12 +446,23 @@ def decode_json(raw: bytes | str) -> Any:
     # front end would see, not an accepted trailing comma before it.
     lenient = _without_trailing_commas(text)
     try:
-        return json.loads(lenient, parse_constant=_reject_constant)
+        return _checked(text, json.loads(lenient, parse_constant=_reject_constant))
+    except RecursionError:
+        raise _first_failure(text) or _too_deep("") from None
     except json.JSONDecodeError as exc:
         pos = exc.pos
     except ValueError:  # NaN / Infinity: not JSON
         pos = _first_constant(lenient)
-    raise _syntax_error(text, pos) from None
+    raise _first_failure(text, (pos, _syntax_error(text, pos))) or _syntax_error(text, pos)
+
+
+def _checked(text: str, value: Any) -> Any:
+    """``value``, parsed from ``text`` by the json module, unless it holds a lone surrogate."""
+    if _SURROGATE_ESCAPE.search(text) is not None:
+        failure = _first_failure(text)
+        if failure is not None:
+            raise failure
+    return value
 
 
 _STRING_OR_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?(?:NaN|Infinity))')
