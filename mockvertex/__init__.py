@@ -11,6 +11,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mockvertex.client.aio import AsyncVertexClient
+    from mockvertex.client.response import GenerateContentResponse
+    from mockvertex.client.retry import RetryBudget, RetryPolicy
+    from mockvertex.client.sync import VertexClient
     from mockvertex.config import ServerConfig
     from mockvertex.contract.errors import (
         DataFileError,
@@ -27,11 +31,18 @@ if TYPE_CHECKING:
     )
     from mockvertex.contract.profiles import ModelProfile, ProfileRegistry
     from mockvertex.contract.validation import validate_request
+    from mockvertex.engine.journal import Exchange, Outcome
+    from mockvertex.engine.report import RetryReport, assert_retries, retry_report
     from mockvertex.engine.scenario import Scenario, load_scenario
     from mockvertex.server.runner import MockVertexServer
 
 #: Where each public name lives.
 _HOMES = {
+    "AsyncVertexClient": "mockvertex.client.aio",
+    "GenerateContentResponse": "mockvertex.client.response",
+    "RetryBudget": "mockvertex.client.retry",
+    "RetryPolicy": "mockvertex.client.retry",
+    "VertexClient": "mockvertex.client.sync",
     "ServerConfig": "mockvertex.config",
     "DataFileError": "mockvertex.contract.errors",
     "DeadlineExceeded": "mockvertex.contract.errors",
@@ -47,29 +58,44 @@ _HOMES = {
     "ModelProfile": "mockvertex.contract.profiles",
     "ProfileRegistry": "mockvertex.contract.profiles",
     "validate_request": "mockvertex.contract.validation",
+    "Exchange": "mockvertex.engine.journal",
+    "Outcome": "mockvertex.engine.journal",
+    "RetryReport": "mockvertex.engine.report",
+    "assert_retries": "mockvertex.engine.report",
+    "retry_report": "mockvertex.engine.report",
     "Scenario": "mockvertex.engine.scenario",
     "load_scenario": "mockvertex.engine.scenario",
     "MockVertexServer": "mockvertex.server.runner",
 }
 
 __all__ = [
+    "AsyncVertexClient",
     "DataFileError",
     "DeadlineExceeded",
+    "Exchange",
     "FieldViolation",
+    "GenerateContentResponse",
     "Internal",
     "InvalidArgument",
     "MockVertexServer",
     "ModelProfile",
     "NotFound",
+    "Outcome",
     "PermissionDenied",
     "ProfileRegistry",
     "ResourceExhausted",
+    "RetryBudget",
+    "RetryPolicy",
+    "RetryReport",
     "Scenario",
     "ServerConfig",
     "StatusError",
     "Unauthenticated",
     "Unavailable",
+    "VertexClient",
+    "assert_retries",
     "load_scenario",
+    "retry_report",
     "validate_request",
 ]
 __version__ = "0.1.0"
