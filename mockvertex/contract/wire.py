@@ -105,6 +105,12 @@ def _dumps(obj: Any, **kwargs: Any) -> str:
     return text
 
 
+# A lone surrogate (orjson refuses it; the standard library writes it raw) has no UTF-8 form.
+# Characters beyond ASCII only occur inside JSON strings, where backslashreplace's ``\ud800``
+# is the JSON escape of the same code unit: the text stays valid JSON and decodes back to it.
+_SURROGATES = "backslashreplace"
+
+
 def _escape_line_breakers(data: bytes) -> bytes:
     """``_LINE_BREAKERS`` for UTF-8 JSON: the three characters become ``\\u`` escapes.
 
@@ -130,7 +136,7 @@ def _pretty(obj: Any) -> bytes:
     try:
         data = orjson.dumps(obj, option=orjson.OPT_INDENT_2)
     except (TypeError, orjson.JSONEncodeError):
-        return _dumps(obj, indent=2).encode("utf-8")
+        return _dumps(obj, indent=2).encode("utf-8", _SURROGATES)
     return _escape_line_breakers(data)
 
 
@@ -168,7 +174,7 @@ def _one_line(obj: Any) -> bytes:
 
 
 def _json_line(obj: Any) -> bytes:
-    data = _dumps(obj, separators=(",", ": ")).encode("utf-8")
+    data = _dumps(obj, separators=(",", ": ")).encode("utf-8", _SURROGATES)
     if b"\n" in data or b"\r" in data:  # pragma: no cover - json.dumps escapes both
         raise AssertionError("compact JSON spans lines")
     return data
