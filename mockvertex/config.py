@@ -14,6 +14,7 @@ __all__ = [
     "client_token",
     "control_url",
     "parse_auth",
+    "remote_url",
 ]
 
 AuthMode = Literal["vertex", "none", "token"]
@@ -92,6 +93,12 @@ def control_url(environ: Mapping[str, str] | None = None) -> str:
     ``DEFAULT_URL`` (a trailing slash is dropped)."""
     env = os.environ if environ is None else environ
     return (env.get("MOCKVERTEX_URL", "").strip() or DEFAULT_URL).rstrip("/")
+
+
+def remote_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """MOCKVERTEX_URL: the base URL of a mock already running (a CI container), or None."""
+    env = os.environ if environ is None else environ
+    return env.get("MOCKVERTEX_URL") or None
 
 
 def client_token(environ: Mapping[str, str] | None = None) -> str | None:

@@ -10,6 +10,9 @@ from hypothesis import HealthCheck, settings
 
 from mockvertex.server.runner import MockVertexServer
 
+# The repo's own plugin, loaded here rather than by its entry point (addopts: -p no:mockvertex).
+pytest_plugins = ["mockvertex.pytest_plugin"]
+
 # Developers and CI run on two shared cores: Hypothesis' generation-speed health check and its
 # per-example deadline measure the machine's load there, not the code (speed is measured in
 # bench/), so neither may fail a test. Every other health check stays on.
