@@ -45,6 +45,7 @@ from mockvertex.server.http import (
     EXCHANGE,
     SECRET_QUERY,
     STATE,
+    client_fault_reason,
     envelope_response,
     log,
     method_not_allowed,
@@ -278,6 +279,20 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
         if exchange is not None and exchange.outcome == "pending":
             client_gone(request, exchange)
         raise
+    except web.RequestPayloadError as exc:
+        # A body aiohttp could not read: broken chunked framing, or a Content-Encoding that
+        # does not decode. Answered like the bodies the JSON parser cannot read; the front
+        # end's own wording for this case is not known.
+        bad_body = InvalidArgument(
+            f"Invalid JSON payload received. Unable to read the request body: "
+            f"{client_fault_reason(exc)}."
+        )
+        exchange = request.get(EXCHANGE)
+        fmt = wire.Framing.UNARY
+        if exchange is not None:
+            exchange.fail(bad_body)
+            fmt = wire.Framing(exchange.framing or fmt.value)
+        return envelope_response(bad_body, fmt)
     except web.HTTPException as exc:
         if exc.status == 413:
             limit = request.app[STATE].config.max_body_bytes

@@ -4,9 +4,11 @@ response, the typed app and request keys, and what the journal may keep of a req
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from mockvertex.contract import wire
 from mockvertex.contract.errors import StatusError, Unauthenticated, Unimplemented
@@ -22,6 +24,7 @@ __all__ = [
     "STATE",
     "STREAM_HEADERS",
     "MethodNotAllowed",
+    "client_fault_reason",
     "envelope_response",
     "log",
     "method_not_allowed",
@@ -85,3 +88,15 @@ class MethodNotAllowed(Unimplemented):
 
 def method_not_allowed(method: str) -> StatusError:
     return MethodNotAllowed(f"HTTP method {method} is not supported by this URL; use POST.")
+
+
+# Where aiohttp's text starts quoting the request: after a colon, or at a repr of bytes or str.
+_QUOTED = re.compile(r""":|\s(?:b|bytearray\()?['"]""")
+
+
+def client_fault_reason(exc: BaseException) -> str:
+    """What aiohttp found wrong with a request (``Invalid header value char``), without the
+    request bytes it quotes after that: a header line or the request line may hold a token."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, HttpProcessingError) else exc
+    text = cause.message if isinstance(cause, HttpProcessingError) else str(cause)
+    return _QUOTED.split(str(text).split("\n", 1)[0], 1)[0].strip() or type(cause).__name__

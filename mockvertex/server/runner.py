@@ -11,6 +11,7 @@ with MockVertexServer() as mock:
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from mockvertex.config import ServerConfig
 from mockvertex.engine.journal import Exchange
@@ -28,10 +30,17 @@ from mockvertex.engine.report import RetryReport
 from mockvertex.engine.scenario import Scenario
 from mockvertex.engine.session import MockSession, MockState
 from mockvertex.server.app import create_app
+from mockvertex.server.http import client_fault_reason
 
 __all__ = ["MockVertexServer"]
 
 _START_TIMEOUT = 10.0
+# Where aiohttp's connection handlers report (its ``logger`` argument, passed per runner).
+_PROTOCOL_LOGGER = "mockvertex.http"
+# What a client does wrong, not the mock: HTTP aiohttp cannot parse (answered with its plain
+# 400), a body it cannot read (bad chunked framing, an encoding that does not decode) and a
+# hang-up. aiohttp logs each with a full traceback at ERROR, once per request.
+_CLIENT_FAULTS = (HttpProcessingError, web.RequestPayloadError, ConnectionError)
 
 
 class MockVertexServer:
@@ -150,7 +159,11 @@ class MockVertexServer:
     async def start_async(self) -> None:
         app = create_app(self.config, state=self.state)
         self._runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=1.0,
+            logger=_protocol_logger(),
         )
         await self._runner.setup()
         # A deep accept queue: bursts of hundreds of connections (streaming load tests)
@@ -199,6 +212,7 @@ class MockVertexServer:
                 loop.run_forever()
             finally:
                 loop.run_until_complete(self.stop_async())
+                _cancel_leftovers(loop)
                 loop.close()
 
         self._thread = threading.Thread(target=run, name="mockvertex", daemon=True)
@@ -241,3 +255,41 @@ class MockVertexServer:
                 await self.stop_async()
 
         asyncio.run(main())
+
+
+class _ClientFaultInOneLine(logging.Filter):
+    """A client's malformed request as one INFO line: no traceback, no request bytes.
+
+    aiohttp's message leads (``Error handling request from 127.0.0.1``), then the exception's
+    class and the first words of its text; the bytes it quotes after them (a header line, the
+    request line) are left out, since they may hold a token or an API key.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, _CLIENT_FAULTS):
+            return True  # anything else is a bug and keeps its traceback
+        line = f"{record.getMessage()}: {type(exc).__name__} ({client_fault_reason(exc)})"
+        record.msg, record.args = line, ()
+        record.exc_info = record.exc_text = record.stack_info = None
+        record.levelno = min(record.levelno, logging.INFO)
+        record.levelname = logging.getLevelName(record.levelno)
+        return logging.getLogger(record.name).isEnabledFor(record.levelno)
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what the runner's cleanup left running, as ``asyncio.run`` does: aiohttp keeps
+    reading the unread body of a client that hung up for up to 10 s (its lingering time), and
+    closing the loop under such a task prints "Task was destroyed but it is pending!"."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def _protocol_logger() -> logging.Logger:
+    logger = logging.getLogger(_PROTOCOL_LOGGER)
+    if not any(isinstance(f, _ClientFaultInOneLine) for f in logger.filters):
+        logger.addFilter(_ClientFaultInOneLine())
+    return logger
