@@ -48,8 +48,9 @@ def ask(client=None, text="hi"):
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     pytester.makeini(_INI)
+    monkeypatch.delenv("MOCKVERTEX_URL", raising=False)  # a developer's shell may set it
     return pytester
 
 

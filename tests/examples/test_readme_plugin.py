@@ -15,6 +15,11 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 _INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\naddopts = -p no:cacheprovider\n"
 
 
+@pytest.fixture(autouse=True)
+def _local_mock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOCKVERTEX_URL", raising=False)  # a developer's shell may set it
+
+
 def _section() -> str:
     text = README.read_text("utf-8")
     return text.split("\n## pytest plugin\n", 1)[1].split("\n## ", 1)[0]
