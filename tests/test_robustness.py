@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import http.client
 import json
 import logging
@@ -328,3 +329,251 @@ async def test_burst_of_bad_requests_leaves_the_server_correct() -> None:
         assert raw.endswith(b"\r\n\r\n")
         assert len(server.journal()) == 301 - 50  # unknown paths are not model calls
         server.check()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bodies the front end's JSON parser refuses: deep nesting and lone surrogates
+
+PAYLOAD = "Invalid JSON payload received."
+_BODY = json.dumps(BODY).encode()
+
+
+def _post_envelope(server: MockVertexServer, body: bytes) -> tuple[int, dict[str, Any]]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("POST", path("generateContent"), body=body, headers=AUTH)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('{"contents": ' + '{"a": ' * 100 + "1" + "}" * 100 + "}", "a"),  # the 101st object
+        ('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}", ""),  # past any parser's recursion
+        ('{"x": [' + '{"k": ' * 99 + "{}" + "}" * 99 + "]}", "k"),
+        ('{"x": ' + "[" * 300 + "]" * 300 + ', "y": nope}', ""),  # before the syntax error
+    ],
+)
+def test_deep_nesting_is_refused_with_the_parsers_words(
+    fuzz_server: MockVertexServer, caplog: pytest.LogCaptureFixture, body: str, key: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    status, envelope = _post_envelope(fuzz_server, body.encode())
+    assert status == 400
+    assert envelope["error"]["status"] == "INVALID_ARGUMENT"
+    assert envelope["error"]["message"] == (
+        f"{PAYLOAD} Message too deep. Max recursion depth reached for key '{key}'"
+    )
+    assert fuzz_server.state.errors == []
+    _assert_quiet(caplog)
+
+
+def test_a_hundred_nested_objects_are_read(fuzz_server: MockVertexServer) -> None:
+    # the root, a content, a part, functionResponse and 96 more objects in its response
+    response = '{"a": ' * 95 + "{}" + "}" * 95
+    body = (
+        '{"contents": [{"role": "user", "parts": [{"text": "go"}]},'
+        ' {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]},'
+        ' {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": '
+        + response
+        + "}}]}]}"
+    )
+    assert body.count("{") - body.count("}") == 0
+    status, reply = _post_envelope(fuzz_server, body.encode())
+    assert status == 200
+    assert reply["candidates"][0]["content"]["role"] == "model"
+
+
+def _text_body(text_json: str) -> bytes:
+    return ('{"contents": [{"role": "user", "parts": [{"text": "' + text_json + '"}]}]}').encode()
+
+
+@pytest.mark.parametrize(
+    ("escape", "reason"),
+    [
+        (r"\ud800", "Missing low surrogate."),
+        (r"\ud800x", "Missing low surrogate."),
+        (r"\ud800\u0041", "Invalid low surrogate."),
+        (r"\ud800\ud800", "Invalid low surrogate."),
+        (r"\udc00", "Invalid unicode code point."),
+        (r"\udfff\ud800", "Invalid unicode code point."),
+    ],
+)
+def test_a_lone_surrogate_is_refused_at_parsing(
+    fuzz_server: MockVertexServer, caplog: pytest.LogCaptureFixture, escape: str, reason: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    status, envelope = _post_envelope(fuzz_server, _text_body(escape))
+    assert status == 400
+    message = envelope["error"]["message"]
+    snippet = '{"contents": [{"role": "user", "parts": [{"text": "' + escape
+    assert message.startswith(f"{PAYLOAD} {reason}\n{snippet}")
+    caret = message.split("\n")[2]
+    assert caret == " " * len(snippet.rsplit(escape, 1)[0]) + "^"  # at the escape
+    assert fuzz_server.state.errors == []
+    _assert_quiet(caplog)
+
+
+@pytest.mark.parametrize("escape", [r"\ud83d\ude00", r"\\ud800", r"\u00e9"])
+def test_paired_and_escaped_surrogates_are_text(fuzz_server: MockVertexServer, escape: str) -> None:
+    status, _ = _post_envelope(fuzz_server, _text_body(escape))
+    assert status == 200
+    sent = fuzz_server.journal()[-1].request
+    assert sent is not None
+    assert sent["contents"][0]["parts"][0]["text"] == json.loads(f'"{escape}"')
+
+
+LONE = {
+    "format": 1,
+    "name": "lone_surrogate",
+    "steps": [{"times": "forever", "respond": {"chunks": ["half of a pair: \ud83d", " alone"]}}],
+}
+
+
+@pytest.mark.parametrize("query", ["", "?alt=sse"])
+def test_a_scenario_given_a_lone_surrogate_is_sent_as_its_escape(
+    caplog: pytest.LogCaptureFixture, query: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with MockVertexServer(auth="none", scenarios=(LONE,)) as server:
+        for method in ("generateContent", "streamGenerateContent"):
+            url = path(method, query if method != "generateContent" else "")
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            try:
+                conn.request("POST", url, _BODY)
+                resp = conn.getresponse()
+                raw = resp.read()
+            finally:
+                conn.close()
+            assert resp.status == 200
+            assert b"\\ud83d" in raw  # the JSON escape, not bytes UTF-8 has no form for
+            raw.decode("utf-8")
+        server.check()
+    _assert_quiet(caplog)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP aiohttp cannot parse or read: a plain 400 (or the envelope), one log line, no secret
+
+SECRET = "ya29.robustness-SECRET-token"
+KEY = "AIzaSy-robustness-SECRET-key"
+
+
+def _raw(server: MockVertexServer, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def _head(
+    extra: bytes = b"", *, target: bytes | None = None, version: bytes = b"HTTP/1.1"
+) -> bytes:
+    target = target or path("generateContent").encode()
+    return (
+        b"POST " + target + b" " + version + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Authorization: Bearer " + SECRET.encode() + b"\r\n" + extra
+    )
+
+
+_UNPARSABLE = {
+    "line too long": _head(b"X-Big: " + b"x" * 9000 + b"\r\n\r\n"),
+    "credential line too long": _head(b"Authorization: Bearer " + SECRET.encode() * 400 + b"\r\n"),
+    "credential with a NUL": _head(b"x-goog-api-key: " + KEY.encode() + b"\x00\r\n\r\n"),
+    "key in a bad request line": _head(
+        b"\r\n", target=path("countTokens", f"?key={KEY}").encode(), version=b"HTTP/9.9"
+    ),
+    "Content-Length with Transfer-Encoding": _head(
+        b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n" % len(_BODY)
+    )
+    + b"%x\r\n%s\r\n0\r\n\r\n" % (len(_BODY), _BODY),
+    "chunk size not hex": _head(b"Transfer-Encoding: chunked\r\n\r\nzz\r\n") + _BODY,
+}
+
+
+@pytest.mark.parametrize("data", _UNPARSABLE.values(), ids=_UNPARSABLE.keys())
+def test_http_the_parser_refuses_is_a_plain_400_in_one_log_line(
+    caplog: pytest.LogCaptureFixture, data: bytes
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with MockVertexServer() as server:
+        answer = _raw(server, data)
+        assert answer.split(b"\r\n", 1)[0] in {
+            b"HTTP/1.0 400 Bad Request",
+            b"HTTP/1.1 400 Bad Request",
+        }
+        assert b"text/plain" in answer.split(b"\r\n\r\n", 1)[0]
+        ok = _post(server, path("countTokens"), _BODY, AUTH)  # still serving
+    assert ok == 200
+    lines = [r for r in caplog.records if r.name.startswith(("mockvertex", "aiohttp"))]
+    assert len(lines) == 1
+    (line,) = lines
+    assert line.name == "mockvertex.http"
+    assert line.levelno == logging.INFO
+    assert line.getMessage().startswith("Error handling request from 127.0.0.1: ")
+    for secret in (SECRET, KEY):
+        assert secret not in caplog.text
+    _assert_quiet(caplog)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [(b"gzip", b"not gzip at all"), (b"deflate", b"\x00\x01\x02 nor deflate")],
+)
+def test_a_body_that_does_not_decode_is_invalid_argument(
+    caplog: pytest.LogCaptureFixture, encoding: bytes, body: bytes
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    data = _head(b"Content-Encoding: %s\r\nContent-Length: %d\r\n\r\n" % (encoding, len(body)))
+    with MockVertexServer() as server:
+        answer = _raw(server, data + body)
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        error = json.loads(payload)["error"]
+        assert error["status"] == "INVALID_ARGUMENT"
+        assert error["message"] == (
+            f"{PAYLOAD} Unable to read the request body: Can not decode content-encoding."
+        )
+        exchange = server.journal()[-1]
+        assert (exchange.status, exchange.outcome) == (400, "error")
+        server.check()
+    assert len([r for r in caplog.records if r.name.startswith(("mockvertex", "aiohttp"))]) <= 1
+    assert SECRET not in caplog.text
+    _assert_quiet(caplog)
+
+
+def test_a_client_that_hangs_up_mid_body_leaves_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with MockVertexServer() as server:
+        data = _head(b"Content-Length: %d\r\n\r\n" % len(_BODY)) + _BODY[: len(_BODY) // 2]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(data)
+            time.sleep(0.1)
+        assert _wait_for_outcome(server) == "client_disconnected"
+        assert _post(server, path("countTokens"), _BODY, AUTH) == 200
+        server.check()
+    _assert_quiet(caplog)
+
+
+def test_stopping_under_a_lingering_connection_destroys_no_task(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Answered (401) before its body is read, then gone: aiohttp keeps reading the body that
+    # never comes for its lingering time; stopping the server must cancel that read.
+    caplog.set_level(logging.DEBUG)
+    server = MockVertexServer().start()
+    head = f"POST {path('generateContent')} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"{")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 401")
+    server.stop()
+    gc.collect()
+    assert "Task was destroyed" not in caplog.text
+    _assert_quiet(caplog)
