@@ -209,6 +209,7 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     credentials = write_adc_file(server.url)
     print(f"mockvertex serving the Vertex AI Gemini API on {server.url}", file=out)
+    print(f"Control plane: {server.url}/_mockvertex/v1 (mockvertex health --url URL)", file=out)
     print("Point google-genai at it with environment variables only:", file=out)
     for line in env_lines(server.url):
         print(f"  {line}", file=out)
@@ -219,9 +220,6 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     print(f"  export GOOGLE_VERTEX_BASE_URL={server.url}", file=out)
     print(f"  export GOOGLE_APPLICATION_CREDENTIALS={credentials}", file=out)
-    print(
-        f"Control plane: {server.url}/_mockvertex/v1 (e.g. mockvertex health --url URL)", file=out
-    )
     out.flush()
     try:
         threading.Event().wait()

@@ -278,12 +278,13 @@ def test_a_real_serve_process_driven_from_the_shell() -> None:
     assert proc.stdout is not None
     try:
         lines: list[str] = []
-        while not any(line.startswith("Control plane:") for line in lines):
+        while not any("GOOGLE_APPLICATION_CREDENTIALS" in line for line in lines):
             line = proc.stdout.readline()
             assert line, f"serve exited early: {proc.communicate(timeout=10)}"
             lines.append(line)
         url = lines[0].rsplit(" ", 1)[-1].strip()
-        assert f"Control plane: {url}/_mockvertex/v1" in lines[-1]
+        control = f"Control plane: {url}/_mockvertex/v1 (mockvertex health --url URL)\n"
+        assert lines[1] == control
         assert run("health", "--url", url)[0] == 0
         assert [call(url, "ci") for _ in range(3)] == [200, 200, 429]
         code, out, _ = run("quota", "show", "--url", url, "--session", "ci")
