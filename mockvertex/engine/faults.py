@@ -405,12 +405,12 @@ class ErrorAfter(Fault):
             await outlet.injector.error(error)
             return
         await outlet.send_chunks(self.after)
+        outlet.outcome = self.outcome  # before the error leaves: its reader may look at once
         envelope = error.to_envelope()
         if outlet.framing is wire.Framing.SSE:
             await outlet.injector.write(wire.encode_sse_event(envelope))
         else:
             await outlet.injector.write(outlet.encode(envelope) + outlet.closing())
-        outlet.outcome = self.outcome
         await outlet.injector.end()
 
     def to_json(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from mockvertex.contract import wire
 from mockvertex.contract.errors import StatusError
 from mockvertex.contract.responses import merge_chunks
 from mockvertex.engine.faults import Outlet, Pacing, deliver
-from mockvertex.engine.journal import Exchange
+from mockvertex.engine.journal import Recorder
 from mockvertex.engine.synthesis import Reply
 from mockvertex.server.http import JSON_HEADERS, STREAM_HEADERS, envelope_response, log
 
@@ -43,7 +43,7 @@ _NO_PACING = Pacing()
 class SocketInjector:
     """The engine's :class:`~mockvertex.engine.faults.Injector` on one aiohttp request."""
 
-    def __init__(self, request: web.Request, exchange: Exchange, fmt: wire.Framing) -> None:
+    def __init__(self, request: web.Request, exchange: Recorder, fmt: wire.Framing) -> None:
         self.request = request
         self.exchange = exchange
         self.framing = fmt
@@ -75,6 +75,7 @@ class SocketInjector:
     async def write(self, data: bytes) -> None:
         await self.start()
         assert self.response is not None
+        self._record()  # the journal is current before the bytes can reach the client
         await self.response.write(data)
 
     async def end(self) -> None:
@@ -154,7 +155,7 @@ def _unsent(sock: socket.socket) -> int:
 
 async def send_reply(
     request: web.Request,
-    exchange: Exchange,
+    exchange: Recorder,
     reply: Reply,
     fmt: wire.Framing,
     *,
@@ -198,7 +199,7 @@ async def send_reply(
 
 
 async def _send_stream(
-    request: web.Request, exchange: Exchange, reply: Reply, fmt: wire.Framing
+    request: web.Request, exchange: Recorder, reply: Reply, fmt: wire.Framing
 ) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers=STREAM_HEADERS[fmt])
     exchange.status = 200
@@ -221,6 +222,6 @@ async def _send_stream(
     return response
 
 
-def client_gone(request: web.Request, exchange: Exchange) -> None:
+def client_gone(request: web.Request, exchange: Recorder) -> None:
     exchange.outcome = "client_disconnected"
     log.info("client hung up during %s %s", request.method, request.path)
