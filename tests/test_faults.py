@@ -780,3 +780,37 @@ def test_parse_pacing_reads_every_key() -> None:
         dribble=Dribble(2.0, 10),
         seed=4,
     )
+
+
+@pytest.mark.parametrize(
+    ("fault", "field", "rule"),
+    [
+        ({"kind": "empty", "after": 2}, "steps[0].fault", "fault.after is not allowed with kind"),
+        ({"kind": "garbage", "after": 1}, "steps[0].fault", "fault.after is not allowed with kind"),
+        ({"kind": "stall", "seconds": 0}, "steps[0].fault.seconds", "must be > 0"),
+        ({"kind": "garbage", "bytes": 0}, "steps[0].fault.bytes", "must be >= 1"),
+        ({"kind": "truncate", "seed": 1}, "steps[0].fault", "fault.seed is allowed only with"),
+    ],
+)
+def test_a_scenario_file_with_a_bad_fault_names_the_field_and_rule(
+    fault: dict[str, Any], field: str, rule: str
+) -> None:
+    with pytest.raises(DataFileError) as caught:
+        load_scenario({"format": 1, "name": "bad", "steps": [{"fault": fault}]})
+    assert caught.value.field == field
+    assert caught.value.rule.startswith(rule)
+
+
+@pytest.mark.parametrize(
+    ("delay", "field"),
+    [
+        ({"firstByte": -1}, "steps[0].delay.firstByte"),
+        ({"betweenChunks": {"uniform": [0.1]}}, "steps[0].delay.betweenChunks"),
+        ({"firstChunk": {"lognormal": {"median": 1}}}, "steps[0].delay.firstChunk"),
+        ({"dribble": {"seconds": 1, "pieces": 0}}, "steps[0].delay.dribble.pieces"),
+    ],
+)
+def test_a_bad_delay_names_the_field(delay: dict[str, Any], field: str) -> None:
+    with pytest.raises(DataFileError) as caught:
+        load_scenario({"format": 1, "name": "bad", "steps": [{"delay": delay}]})
+    assert caught.value.field == field
