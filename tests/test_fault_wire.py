@@ -15,6 +15,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from mockvertex.contract.responses import merge_chunks
 from mockvertex.engine.faults import MALFORMED_FRAME
 from mockvertex.server.runner import MockVertexServer
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
 MODEL = "gemini-2.0-flash"
 BASE = f"/v1/projects/p/locations/us-central1/publishers/google/models/{MODEL}"
 REQUEST = json.dumps({"contents": [{"role": "user", "parts": [{"text": "break it"}]}]}).encode()
@@ -712,3 +714,40 @@ async def test_a_nameless_call_follows_allowed_names_else_has_a_placeholder(
     assert _candidate(allowed[0])["content"]["parts"][0]["functionCall"]["name"] == "get_time"
     bare = decoded(await post(mock, path_for("unary")), "unary")
     assert _candidate(bare[0])["content"]["parts"][0]["functionCall"]["name"] == "unknown_function"
+
+
+EVERY_FAULT = json.dumps(
+    {"contents": [{"role": "user", "parts": [{"text": "every fault, in turn"}]}]}
+).encode()
+
+
+async def test_every_fault_kind_in_turn(mock: MockVertexServer) -> None:
+    """The fixture's steps, one request each: what the client saw and what the journal says."""
+    mock.add_scenario(FIXTURES / "every_fault_kind.json")
+    seen = []
+    for _ in range(9):
+        got = await post(mock, path_for("sse"), body=EVERY_FAULT)
+        seen.append((got.status, got.ending))
+    assert seen == [
+        (429, "eof"),  # HTTP error
+        (200, "eof"),  # a 429 event inside the stream
+        (200, "reset"),  # reset inside a JSON object
+        (200, "eof"),  # truncated
+        (200, "eof"),  # malformed
+        (0, "eof"),  # garbage: no status line
+        (0, "eof"),  # empty
+        (200, "reset"),  # stall, reset at its 0.2 s limit
+        (200, "eof"),  # then normal answers
+    ]
+    await settled(mock, "ok")
+    assert [str(e.outcome) for e in mock.journal()] == [
+        "error",
+        "mid_stream_error",
+        "disconnected",
+        "truncated",
+        "malformed",
+        "garbage",
+        "empty",
+        "stalled",
+        "ok",
+    ]

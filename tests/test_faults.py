@@ -9,10 +9,12 @@ under test.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -814,3 +816,28 @@ def test_a_bad_delay_names_the_field(delay: dict[str, Any], field: str) -> None:
     with pytest.raises(DataFileError) as caught:
         load_scenario({"format": 1, "name": "bad", "steps": [{"delay": delay}]})
     assert caught.value.field == field
+
+
+def test_the_seeded_jitter_fixture_repeats_its_delays_in_request_order() -> None:
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios" / "seeded_jitter.json"
+    request = {"contents": [{"role": "user", "parts": [{"text": "some jitter please"}]}]}
+    ctx = RequestContext("gemini-2.0-flash", "streamGenerateContent", "v1", request)
+
+    async def delays() -> list[list[float]]:
+        book = ScenarioBook([load_scenario(path)])
+        out = []
+        for _ in range(3):
+            chosen = book.select(ctx)
+            assert chosen is not None
+            recorder, _ = await _deliver_step(chosen.step.pacing, chosen.use)
+            out.append(recorder.sleeps)
+        return out
+
+    first, again = asyncio.run(delays()), asyncio.run(delays())
+    assert first == again
+    assert len({tuple(d) for d in first}) == 3
+    assert all(len(d) == 4 and 0 <= d[0] <= 0.05 for d in first)  # firstByte, then 3 gaps
+
+
+async def _deliver_step(pacing: Pacing | None, use: int) -> tuple[Recorder, Outlet]:
+    return await run(None, SSE, chunks=(*CHUNKS, _chunk("four")), pacing=pacing, use=use)
