@@ -207,21 +207,23 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     from mockvertex.server.adc import write_adc_file
 
-    credentials = write_adc_file(server.url)
-    print(f"mockvertex serving the Vertex AI Gemini API on {server.url}", file=out)
-    print(f"Control plane: {server.url}/_mockvertex/v1 (mockvertex health --url URL)", file=out)
-    print("Point google-genai at it with environment variables only:", file=out)
-    for line in env_lines(server.url):
-        print(f"  {line}", file=out)
-    print(
-        "Or keep project and location in code, genai.Client(vertexai=True, project=..., "
-        "location=...), with:",
-        file=out,
-    )
-    print(f"  export GOOGLE_VERTEX_BASE_URL={server.url}", file=out)
-    print(f"  export GOOGLE_APPLICATION_CREDENTIALS={credentials}", file=out)
-    out.flush()
+    # An interrupt may come as soon as the last line is out (a script read it): be ready for
+    # it from the first line on.
     try:
+        credentials = write_adc_file(server.url)
+        print(f"mockvertex serving the Vertex AI Gemini API on {server.url}", file=out)
+        print(f"Control plane: {server.url}/_mockvertex/v1 (mockvertex health --url URL)", file=out)
+        print("Point google-genai at it with environment variables only:", file=out)
+        for line in env_lines(server.url):
+            print(f"  {line}", file=out)
+        print(
+            "Or keep project and location in code, genai.Client(vertexai=True, project=..., "
+            "location=...), with:",
+            file=out,
+        )
+        print(f"  export GOOGLE_VERTEX_BASE_URL={server.url}", file=out)
+        print(f"  export GOOGLE_APPLICATION_CREDENTIALS={credentials}", file=out)
+        out.flush()
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
