@@ -841,3 +841,14 @@ def test_the_seeded_jitter_fixture_repeats_its_delays_in_request_order() -> None
 
 async def _deliver_step(pacing: Pacing | None, use: int) -> tuple[Recorder, Outlet]:
     return await run(None, SSE, chunks=(*CHUNKS, _chunk("four")), pacing=pacing, use=use)
+
+
+def test_a_lognormal_tail_is_cut_at_its_max() -> None:
+    capped = parse_delay({"lognormal": {"median": 0.1, "sigma": 3, "max": 0.5}})
+    assert capped == Delay("lognormal", 0.1, 3.0, 0.5)
+    assert parse_delay(capped.to_json()) == capped
+    free = Delay("lognormal", 0.1, 3.0)
+    draws = [(capped.sample(random.Random(i)), free.sample(random.Random(i))) for i in range(300)]
+    assert max(c for c, _ in draws) == 0.5  # some draws of the long tail hit the cap
+    assert max(f for _, f in draws) > 0.5
+    assert all(c == min(f, 0.5) for c, f in draws)  # the same draws, cut

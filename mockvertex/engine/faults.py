@@ -134,25 +134,31 @@ def parse_error(raw: Mapping[str, Any]) -> ErrorSpec:
 
 @dataclass(frozen=True)
 class Delay:
-    """A delay in seconds: fixed, uniform in ``[low, high]``, or log-normal (median, sigma)."""
+    """A delay in seconds: fixed, uniform in ``[low, high]``, or log-normal (median, sigma),
+    whose draws ``cap`` cuts (None: no limit)."""
 
     kind: str  # "fixed" | "uniform" | "lognormal"
     a: float
     b: float = 0.0
+    cap: float | None = None
 
     def sample(self, rng: random.Random) -> float:
         if self.kind == "fixed":
             return self.a
         if self.kind == "uniform":
             return rng.uniform(self.a, self.b)
-        return rng.lognormvariate(math.log(self.a), self.b) if self.a > 0 else 0.0
+        drawn = rng.lognormvariate(math.log(self.a), self.b) if self.a > 0 else 0.0
+        return drawn if self.cap is None else min(drawn, self.cap)
 
     def to_json(self) -> Any:
         if self.kind == "fixed":
             return self.a
         if self.kind == "uniform":
             return {"uniform": [self.a, self.b]}
-        return {"lognormal": {"median": self.a, "sigma": self.b}}
+        spec = {"median": self.a, "sigma": self.b}
+        if self.cap is not None:
+            spec["max"] = self.cap
+        return {"lognormal": spec}
 
 
 def parse_delay(raw: Any, where: str = "delay", file: str = "<mapping>") -> Delay:
@@ -168,7 +174,8 @@ def parse_delay(raw: Any, where: str = "delay", file: str = "<mapping>") -> Dela
         return Delay("uniform", low, high)
     if isinstance(raw, Mapping) and "lognormal" in raw:
         spec = raw["lognormal"]
-        return Delay("lognormal", float(spec["median"]), float(spec["sigma"]))
+        cap = None if spec.get("max") is None else float(spec["max"])
+        return Delay("lognormal", float(spec["median"]), float(spec["sigma"]), cap)
     raise DataFileError(file, where, "must be seconds, {uniform: [low, high]} or {lognormal: ...}")
 
 
