@@ -75,7 +75,11 @@ class SocketInjector:
     async def write(self, data: bytes) -> None:
         await self.start()
         assert self.response is not None
-        self._record()  # the journal is current before the bytes can reach the client
+        outlet = self.outlet
+        if outlet is not None:  # before the bytes can reach the client, which may look at once
+            self.exchange.chunks_sent = outlet.chunks_sent
+            if outlet.outcome != "ok":  # a fault's outcome is decided; "ok" only at the end
+                self.exchange.outcome = outlet.outcome
         await self.response.write(data)
 
     async def end(self) -> None:
