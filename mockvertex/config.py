@@ -52,6 +52,11 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: How many exchanges the journal keeps (the oldest are dropped first).
     journal_limit: int = 10_000
+    #: What the journal's entries may keep in all, in bytes (estimated): over it the oldest
+    #: entries first lose their body text and parsed request, then go whole.
+    journal_max_bytes: int = 64 * 1024 * 1024
+    #: How much of each request body an entry keeps as text (size and digest cover it all).
+    journal_body_cap: int = 64 * 1024
     #: Project and location printed in the environment lines for google-genai.
     project: str = "mock-project"
     location: str = "us-central1"

@@ -271,7 +271,11 @@ class MockState:
     _configured_quota: tuple[QuotaSpec, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
-        self.journal = Journal(self.config.journal_limit)
+        self.journal = Journal(
+            self.config.journal_limit,
+            self.config.journal_max_bytes,
+            body_cap=self.config.journal_body_cap,
+        )
         self._configured_quota = tuple(parse_quota(text) for text in self.config.quotas)
         self.sessions = SessionRegistry(
             template=self._configured_quota,

@@ -28,7 +28,6 @@ from mockvertex.contract.errors import (
 )
 from mockvertex.contract.tokens import request_tokens
 from mockvertex.contract.validation import METHODS, validate_request
-from mockvertex.engine.journal import Exchange
 from mockvertex.engine.quota import QuotaExceeded
 from mockvertex.engine.scenario import RequestContext
 from mockvertex.engine.session import (
@@ -43,13 +42,11 @@ from mockvertex.engine.synthesis import Reply, render
 from mockvertex.server import control
 from mockvertex.server.http import (
     EXCHANGE,
-    SECRET_QUERY,
     STATE,
     client_fault_reason,
     envelope_response,
     log,
     method_not_allowed,
-    safe_headers,
 )
 from mockvertex.server.stream import client_gone, send_reply
 
@@ -168,15 +165,14 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     session, bad_session = _resolve_session(request, state)
     request[_SESSION] = session
-    exchange = Exchange(
+    # The journal drops credentials itself and keeps a keyed digest of the token.
+    exchange = state.journal.begin(
         method=request.method,
         path=request.path,
-        query={k: v for k, v in request.query.items() if k not in SECRET_QUERY},
-        headers=safe_headers(request),
-        body="",
+        query=request.query.items(),
+        headers=request.headers.items(),
         session=session.name,
     )
-    state.journal.add(exchange)
     request[EXCHANGE] = exchange
     fmt = wire.Framing.UNARY
     if request.method != "POST":
@@ -200,7 +196,7 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
         exchange.framing = fmt.value
         _check_auth(request, state, target)
         raw = await _read_body(request, state.config.max_body_bytes)
-        exchange.body = raw.decode("utf-8", "replace")
+        exchange.set_body(raw)
         normalized = validate_request(
             raw,
             model=target.model,
@@ -217,6 +213,7 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
             method=target.rpc,
             api_version=target.api_version,
             request=normalized,
+            framing=fmt.value,
             session=session.name,
         )
         chosen = session.book.select(ctx) or state.book.select(ctx)
@@ -230,7 +227,7 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
         use = chosen.use if chosen else 0
         return await send_reply(request, exchange, reply, fmt, counting=counting, use=use)
     except StatusError as error:
-        exchange.status, exchange.outcome = error.http_status, "error"
+        exchange.fail(error)  # status, outcome and the delay it asks for
         if isinstance(error, QuotaExceeded):
             exchange.fault = "quota"
         return envelope_response(error, fmt)
@@ -264,6 +261,15 @@ def _with_int_enums(reply: Reply, schema: protojson.MessageType) -> Reply:
 
 @web.middleware
 async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await _guarded(request, handler)
+    finally:
+        exchange = request.get(EXCHANGE)
+        if exchange is not None:
+            request.app[STATE].journal.finish(exchange)
+
+
+async def _guarded(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response: web.StreamResponse = await handler(request)
         return response

@@ -12,7 +12,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from mockvertex.contract import wire
 from mockvertex.contract.errors import StatusError, Unauthenticated, Unimplemented
-from mockvertex.engine.journal import Exchange
+from mockvertex.engine.journal import Recorder
 from mockvertex.engine.session import MockState
 
 __all__ = [
@@ -57,7 +57,7 @@ STATE: web.AppKey[MockState] = web.AppKey("mockvertex_state", MockState)
 # aiohttp >= 3.14 warns (NotAppKeyWarning) on plain string request keys; under ``-W error`` that
 # warning turned every answer into a 500. Older aiohttp has no RequestKey.
 EXCHANGE: Any = (
-    web.RequestKey("mockvertex_exchange", Exchange)
+    web.RequestKey("mockvertex_exchange", Recorder)
     if hasattr(web, "RequestKey")
     else "mockvertex_exchange"
 )
