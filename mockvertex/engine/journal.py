@@ -20,10 +20,6 @@ Memory is bounded in bytes as well as in entries. Each entry counts a fixed part
 it keeps (at most ``body_cap`` bytes) and an estimate of its parsed request. Over ``max_bytes``
 the journal first sheds the body text and parsed request of its oldest entries (``shed``), then
 drops whole oldest entries; :meth:`Journal.stats` counts both.
-
-Until the server records through :meth:`Journal.begin`, the older calls keep working:
-``Exchange(method=..., path=..., query=..., headers=..., body=...)`` builds a :class:`Recorder`,
-``journal.add(recorder)`` lists it, and :meth:`Journal.entries` freezes it on every read.
 """
 
 from __future__ import annotations
@@ -199,13 +195,6 @@ class Exchange:
     amended: bool = False
     #: Retained-size estimate of the parsed request (computed once, when it was recorded).
     request_bytes: int = field(default=0, repr=False)
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Exchange:
-        # Compatibility: the server builds ``Exchange(method=..., path=..., ...)`` and fills it
-        # in as it answers. Such a call (no id) gets a Recorder until the server uses one itself.
-        if not args and "id" not in kwargs and "method" in kwargs and "path" in kwargs:
-            return Recorder(**kwargs)  # type: ignore[return-value]
-        return object.__new__(cls)
 
     def __hash__(self) -> int:
         return hash(self.id)
