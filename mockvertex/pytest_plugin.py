@@ -179,15 +179,21 @@ def mockvertex(
 ) -> Iterator[_Session]:
     """This test's own session on the run's mock, scripted by the ``mockvertex`` marker."""
     from mockvertex.engine.session import key_session
+    from mockvertex.server.adc import write_adc_file
 
     salt = request.config.stash[_SALT]
     digest = hashlib.sha256(f"{salt} {request.node.nodeid}".encode()).hexdigest()[:16]
     api_key = f"mockvertex-{digest}"
     session: _Session = mockvertex_server.session(key_session(api_key))
     session.reset()
-    _point_genai_at(
-        monkeypatch, mockvertex_server.url, session.name, api_key, _mockvertex_credentials
+    # The test's own ADC file: its token routes every request to this session, also from
+    # code that hard-codes a project of its own.
+    credentials = write_adc_file(
+        mockvertex_server.url,
+        _mockvertex_credentials.with_name(f"credentials-{digest}.json"),
+        session=session.name,
     )
+    _point_genai_at(monkeypatch, mockvertex_server.url, session.name, api_key, credentials)
     node = request.node
     try:
         marker = node.get_closest_marker(MARKER)

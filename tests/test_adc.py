@@ -75,3 +75,46 @@ def test_google_auth_default_finds_the_file(
         )
         credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
         assert credentials.token == "mockvertex-token"
+
+
+def test_a_session_adc_file_routes_a_hard_coded_project_to_its_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google import genai
+
+    with MockVertexServer() as mock:
+        path = write_adc_file(mock.url, tmp_path / "team.json", session="team-a")
+        assert json.loads(path.read_text("utf-8"))["refresh_token"] == "mockvertex-session:team-a"
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+        credentials, _ = google.auth.default()
+        credentials.refresh(google.auth.transport.requests.Request())
+        assert credentials.token == "mockvertex-session.team-a"
+        client = genai.Client(
+            vertexai=True,
+            project="their-own-project",
+            location="us-central1",
+            http_options={"base_url": mock.url, "timeout": 5000},
+        )
+        assert client.models.generate_content(model="gemini-2.0-flash", contents="hi").text
+        mock.check()
+        (entry,) = mock.journal()
+        assert entry.path.startswith("/v1beta1/projects/their-own-project/")
+        assert entry.session == "team-a"
+        assert [e.session for e in mock.session("team-a").journal()] == ["team-a"]
+        assert mock.session("their-own-project").journal() == []
+
+
+def test_a_plain_adc_file_still_gets_the_plain_token() -> None:
+    with MockVertexServer() as mock:
+        import requests
+
+        form = {"grant_type": "refresh_token", "refresh_token": "mockvertex-refresh-token"}
+        answer = requests.post(f"{mock.url}/token", data=form, timeout=5).json()
+        assert answer["access_token"] == "mockvertex-token"
+        empty = requests.post(f"{mock.url}/token", timeout=5).json()
+        assert empty["access_token"] == "mockvertex-token"
+        odd = {"refresh_token": "mockvertex-session:"}  # no name: no session token
+        assert (
+            requests.post(f"{mock.url}/token", data=odd, timeout=5).json()["access_token"]
+            == "mockvertex-token"
+        )

@@ -164,6 +164,31 @@ def test_vertex_client_with_project_and_location_uses_the_adc_file(
     inner.runpytest_inprocess().assert_outcomes(passed=1)
 
 
+def test_a_client_with_its_own_hard_coded_project_still_lands_in_the_tests_session(
+    inner: pytest.Pytester,
+) -> None:
+    _write(
+        inner,
+        """
+        def test_hard_coded(mockvertex, mockvertex_server):
+            client = genai.Client(
+                vertexai=True,
+                project="the-apps-own-project",
+                location="us-central1",
+                http_options={"timeout": 5000},
+            )
+            assert ask(client).text
+            (exchange,) = mockvertex.journal()
+            assert exchange.path.startswith("/v1beta1/projects/the-apps-own-project/")
+            assert mockvertex_server.session("the-apps-own-project").journal() == []
+
+        def test_next_test_has_its_own(mockvertex):
+            assert mockvertex.journal() == []
+        """,
+    )
+    inner.runpytest_inprocess().assert_outcomes(passed=2)
+
+
 def test_marker_scripts_scenarios_by_name_path_and_mapping(inner: pytest.Pytester) -> None:
     scenario = {
         "format": 1,

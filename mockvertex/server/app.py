@@ -40,6 +40,7 @@ from mockvertex.engine.session import (
 )
 from mockvertex.engine.synthesis import Reply, render
 from mockvertex.server import control
+from mockvertex.server.adc import SESSION_TOKEN_PREFIX
 from mockvertex.server.http import (
     EXCHANGE,
     STATE,
@@ -53,6 +54,7 @@ from mockvertex.server.stream import client_gone, send_reply
 __all__ = ["STATE", "create_app", "init_app"]
 
 _VERSIONS = ("v1", "v1beta1")
+_SESSION_BEARER = "Bearer " + SESSION_TOKEN_PREFIX
 _CREDENTIALS_MISSING = (
     "Request is missing required authentication credential. Expected OAuth 2 access token, "
     "login cookie or other valid authentication credential. See "
@@ -131,8 +133,10 @@ _SESSION: Any = (
 
 
 def _resolve_session(request: web.Request, state: MockState) -> tuple[Session, StatusError | None]:
-    """The request's session: the ``x-mockvertex-session`` header, else the project id of a
-    located path, else ``key-<digest>`` of the API key on the express path, else ``default``.
+    """The request's session: the ``x-mockvertex-session`` header, else the session a bearer
+    token the mock issued names (``mockvertex-session.NAME``, see ``server/adc.py``), else the
+    project id of a located path, else ``key-<digest>`` of the API key on the express path,
+    else ``default``.
     One dict lookup once the session exists. A bad header is answered (the error returned)
     once the route is known; the request is journaled under the name the path gives."""
     explicit = request.headers.get(SESSION_HEADER)
@@ -149,6 +153,9 @@ def _resolve_session(request: web.Request, state: MockState) -> tuple[Session, S
                 )
             ],
         )
+    authorization = request.headers.get("Authorization", "")
+    if authorization.startswith(_SESSION_BEARER):  # a token the mock issued for a session
+        return state.sessions.get(authorization[len(_SESSION_BEARER) :]), problem
     project = request.match_info.get("project")
     if project is not None:
         return state.sessions.get(project), problem

@@ -66,6 +66,7 @@ from mockvertex.engine.faults import REGISTRY
 from mockvertex.engine.report import Thresholds
 from mockvertex.engine.scenario import load_scenario
 from mockvertex.engine.session import MAX_SESSION_NAME, RESOURCES, MockState, Scope
+from mockvertex.server.adc import SESSION_REFRESH_PREFIX, SESSION_TOKEN_PREFIX
 from mockvertex.server.http import STATE, MethodNotAllowed, envelope_response
 
 __all__ = ["PREFIX", "add_routes", "journal", "scenarios", "token_endpoint"]
@@ -118,9 +119,20 @@ async def scenarios(request: web.Request) -> web.Response:
 
 
 async def token_endpoint(request: web.Request) -> web.Response:
-    """A local OAuth2 token endpoint, so credential files can point their token_uri here."""
+    """A local OAuth2 token endpoint, so credential files can point their token_uri here.
+
+    A refresh token ``mockvertex-session:NAME`` (an ADC file written for a session) gets the
+    session token ``mockvertex-session.NAME``; with ``--auth token=VALUE`` every caller gets
+    that one token, so sessions then come from paths and headers only."""
     state = request.app[STATE]
-    token = state.config.token if state.config.auth == "token" else "mockvertex-token"
+    if state.config.auth == "token":
+        token = state.config.token
+    else:
+        form = await request.post() if request.body_exists else {}
+        refresh = str(form.get("refresh_token", ""))
+        name = refresh[len(SESSION_REFRESH_PREFIX) :].strip()
+        session = refresh.startswith(SESSION_REFRESH_PREFIX) and 0 < len(name) <= 256
+        token = SESSION_TOKEN_PREFIX + name if session else "mockvertex-token"
     return web.json_response(
         {"access_token": token, "expires_in": 3600, "token_type": "Bearer", "scope": ""}
     )
