@@ -19,6 +19,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_FILE = ROOT / "fixtures" / "seed" / "banana_bread_sse.json"
+#: The server bench's mix of bodies: (name, file, model when the file names none).
+BODY_FILES = (
+    ("seed", SEED_FILE, None),
+    ("chat", ROOT / "bench" / "bodies" / "chat_ten_turns.json", None),
+    ("tools", ROOT / "fixtures" / "requests" / "seed_find_theaters.json", "gemini-1.0-pro"),
+)
 #: How long a server subprocess lives at most, whatever happens to the script that started it.
 SERVER_MAX_LIFETIME = 900.0
 
@@ -27,6 +33,17 @@ def seed_request() -> tuple[str, bytes]:
     """The seed doc's banana-bread request: (model, body bytes as a client would send them)."""
     doc = json.loads(SEED_FILE.read_text(encoding="utf-8"))
     return str(doc["model"]), json.dumps(doc["request"]).encode("utf-8")
+
+
+def bench_bodies() -> list[tuple[str, str, bytes]]:
+    """The server bench's mix: (name, model, body bytes) for the seed request, a chat with ten
+    turns of history, and the seed's request with three function declarations."""
+    bodies = []
+    for name, path, model in BODY_FILES:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        request = doc.get("request", doc)
+        bodies.append((name, str(doc.get("model") or model), json.dumps(request).encode("utf-8")))
+    return bodies
 
 
 def raise_fd_limit(wanted: int) -> int:
@@ -128,13 +145,20 @@ class ServerProcess:
     until its stdin closes or ``SERVER_MAX_LIFETIME`` passes, so it never outlives the bench.
     """
 
-    def __init__(self, script: str, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        script: str,
+        args: Sequence[str] = (),
+        *,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, script, "--serve", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
+            env=env,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,9 @@ from mockvertex.contract import wire
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
+#: The server bench's load generators on this machine: its own Python client always (what CI
+#: has), wrk where it is installed.
+CLIENTS = ["python", *(["wrk"] if shutil.which("wrk") else [])]
 
 
 def _run(script: str, *args: str) -> str:
@@ -59,10 +63,14 @@ def test_bench_validation_quick() -> None:
     assert "accepted a broken body" not in out
 
 
-def test_bench_server_quick() -> None:
-    out = _run("bench_server.py", "--requests", "40")
+@pytest.mark.parametrize("client", CLIENTS)
+def test_bench_server_quick(client: str) -> None:
+    out = _run("bench_server.py", "--requests", "40", "--client", client)
     for header in ("req/s", "p50 ms", "p99 ms", "srv CPU us/req", "mock/bare req/s"):
         assert header in out
+    assert ("wrk, 1 thread, 32 connections" in out) == (client == "wrk")
+    bodies = {row[0] for row in _table(out, "body")}
+    assert bodies == {"seed", "chat", "tools"}
     rows = _table(out, "mode")
     assert {(row[0], row[1]) for row in rows} == {
         (mode, server) for mode in ("unary", "sse", "array") for server in ("mock", "bare")
