@@ -26,6 +26,7 @@ from mockvertex.contract.profiles import ProfileRegistry
 from mockvertex.contract.validation import validate_request
 from mockvertex.strategies import (
     MUTATION_KINDS,
+    Casing,
     Mutation,
     count_tokens_requests,
     generate_content_requests,
@@ -36,7 +37,7 @@ from mockvertex.strategies import (
 FAMILIES = ProfileRegistry.builtin().families()
 METHODS = ("generateContent", "countTokens")
 # (casing, single_objects, int_enums)
-FORMS = {
+FORMS: dict[str, tuple[Casing, bool, bool]] = {
     "camel": ("camel", False, False),
     "snake-single-int": ("snake", True, True),
     "mixed-single": ("mixed", True, False),
@@ -112,7 +113,7 @@ def test_bodies_use_every_part_kind_and_feature() -> None:
     """Across a modest run, every part kind and every top-level feature turns up."""
     seen: set[str] = set()
 
-    @settings(QUIET, max_examples=300)
+    @settings(QUIET, max_examples=300, derandomize=True)
     @given(generate_content_requests("gemini-2.5-flash", max_turns=3))
     def collect(body: dict[str, Any]) -> None:
         seen.update(body)
@@ -196,8 +197,7 @@ def test_single_objects_send_a_lone_item_bare() -> None:
         return isinstance(body["contents"], dict)
 
     body = find(generate_content_requests(single_objects=True), bare, settings=QUIET)
-    assert body == {"contents": {"role": "user", "parts": [{"text": "0"}]}} or bare(body)
-    validate_request(body, model="gemini-2.0-flash")
+    assert validate_request(body, model="gemini-2.0-flash")["contents"] == [body["contents"]]
 
 
 @FEW
@@ -386,12 +386,10 @@ def test_out_of_range_quotes_the_range_as_vertex_does() -> None:
     )
 
 
-def test_int_enum_bodies_get_bad_enum_numbers() -> None:
-    mutation = find(
-        invalid_requests(kinds=["bad_enum"], int_enums=True),
-        lambda m: isinstance(m.body, Mapping) and "99" not in m.body_bytes().decode(),
-        settings=QUIET,
-    )
+@FEW
+@given(invalid_requests(kinds=["bad_enum"], int_enums=True))
+def test_bad_enums_in_int_enum_bodies_are_numbers(mutation: Mutation) -> None:
+    """The gapic transport's form gets a number no enum value has, quoted as sent."""
     error = check(mutation)
     assert re.search(r"\), [0-9]{3}$", error.message)
 

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from hypothesis import strategies as st
 
@@ -187,7 +187,7 @@ def context(
 def form_of(casing: str, *, single_objects: bool, int_enums: bool) -> Form:
     if casing not in _CASINGS:
         raise ValueError(f"casing must be one of {', '.join(_CASINGS)}, not {casing!r}")
-    return Form(casing=casing, single_objects=single_objects, int_enums=int_enums)  # type: ignore[arg-type]
+    return Form(casing=cast(Casing, casing), single_objects=single_objects, int_enums=int_enums)
 
 
 # ------------------------------------------------------------------------------ small values

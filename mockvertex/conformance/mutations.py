@@ -353,12 +353,12 @@ def _bad_duration(draw: DrawFn, ctx: Context, body: dict[str, Any], form: Form) 
 @_kind("malformed_json", stage="sent")
 def _malformed_json(draw: DrawFn, ctx: Context, body: dict[str, Any], form: Form) -> Outcome:
     """The JSON text cut short: a syntax error, which names no field."""
-    text = _render(body).encode()
+    text = _render(body)  # cut between characters: the bytes stay valid UTF-8
     cut = draw(st.integers(1, len(text) - 1))
     return Outcome(
         None,
         re.escape("Invalid JSON payload received. Unexpected ") + r"(token|end of string)\..*",
-        body=text[:cut],
+        body=text[:cut].encode(),
     )
 
 
