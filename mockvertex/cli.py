@@ -1,6 +1,7 @@
-"""The ``mockvertex`` command: ``serve`` the mock, ``validate`` request bodies, and control
-subcommands (``health``, ``scenario``, ``fault``, ``quota``, ``journal``, ``report``, ``reset``,
-...) that drive a running mock over its control plane."""
+"""The ``mockvertex`` command: ``serve`` the mock, ``validate`` request bodies, ``conform`` (the
+conformance suite against the mock, Vertex or any URL), and control subcommands (``health``,
+``scenario``, ``fault``, ``quota``, ``journal``, ``report``, ``reset``, ...) that drive a
+running mock over its control plane."""
 
 from __future__ import annotations
 
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_generate(sub)
     _add_control(sub)
+    _add_conform(sub)
     return parser
 
 
@@ -168,6 +170,8 @@ def main(
         return _generate(args, out, err, stdin)
     if args.command in _CONTROL_COMMANDS:
         return _control(args, out, err, stdin)
+    if args.command == "conform":
+        return _conform(args, out, err)
     return _serve(args, out, err)
 
 
@@ -626,3 +630,97 @@ def _run_control(
     if not errors:
         print(f"no server-side errors in the {label}", file=out)
     return EXIT_INVALID if errors else EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# conform: the conformance suite, from the installed package
+
+
+def _add_conform(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    conform = sub.add_parser(
+        "conform",
+        help="run the conformance suite against the mock, Vertex or any URL",
+        description="Run the conformance kit's suite (pytest --pyargs "
+        "mockvertex.conformance.suite) against the mock started in-process, Vertex AI, or any "
+        "server speaking the Vertex REST API. Exit status: pytest's (0 when every property "
+        "holds). Arguments after -- go to pytest as they are (e.g. -- -k framing -x).",
+    )
+    conform.add_argument("--target", default="mock", metavar="mock|vertex|URL")
+    conform.add_argument("--project", help="the Vertex project (--target vertex)")
+    conform.add_argument("--location", default="us-central1", help="default: us-central1")
+    conform.add_argument(
+        "--token",
+        metavar="VALUE|adc|none",
+        help="credentials for a URL: a static bearer token, adc, or none (the default, but "
+        "for a mockvertex, which gets a token)",
+    )
+    conform.add_argument("--model", default=DEFAULT_MODEL, help=f"default: {DEFAULT_MODEL}")
+    conform.add_argument(
+        "--conformance-profile",
+        "--profile",
+        dest="profile",
+        choices=("ci", "dev", "live"),
+        help="default: ci against a mockvertex, live against Vertex or another URL",
+    )
+    conform.add_argument(
+        "--conformance-examples", "--examples", dest="examples", type=int, metavar="N"
+    )
+    conform.add_argument(
+        "--divergence-report",
+        "--report",
+        dest="report",
+        metavar="PATH",
+        help="the JSON report (a .txt table beside it); default against a non-mock target: "
+        "./mockvertex-divergences.json",
+    )
+    conform.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def _conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import importlib.util
+    import os  # os.devnull only
+
+    # Found, not imported: pytest would warn that it cannot rewrite what is already loaded.
+    if importlib.util.find_spec("hypothesis") is None or importlib.util.find_spec("pytest") is None:
+        print(
+            "mockvertex: error: conform needs the conformance extra: "
+            "pip install 'mockvertex[conformance]'",
+            file=err,
+        )
+        return EXIT_USAGE
+    import pytest
+
+    extra = list(args.pytest_args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    argv = [
+        # The kit's own configuration only: no ini file, conftest or cache from the current
+        # directory, none of the mock's fixtures, no async plugins (the suite is synchronous).
+        "-c", os.devnull,
+        "--rootdir", str(Path.cwd()),
+        "--noconftest",
+        "-p", "no:cacheprovider",
+        "-p", "no:mockvertex",
+        "-p", "no:asyncio",
+        "-p", "no:aiohttp",
+        "-p", "mockvertex.conformance.plugin",
+        # This command is mockvertex itself, so the package is loaded before pytest can
+        # rewrite its asserts; the suite's checks raise their own messages and need no rewrite.
+        "-W", "ignore:Module already imported so cannot be rewritten; mockvertex"
+        ":pytest.PytestAssertRewriteWarning",
+        "--pyargs", "mockvertex.conformance.suite",
+        "--target", args.target,
+        "--location", args.location,
+        "--model", args.model,
+    ]  # fmt: skip
+    for flag, value in (
+        ("--project", args.project),
+        ("--token", args.token),
+        ("--conformance-profile", args.profile),
+        ("--conformance-examples", args.examples),
+        ("--divergence-report", args.report),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        return int(pytest.main([*argv, *extra]))
