@@ -46,9 +46,11 @@ FORMS: dict[str, tuple[Casing, bool, bool]] = {
 # enough that the file runs in seconds on two cores.
 FEW = settings(max_examples=30, database=None, suppress_health_check=[HealthCheck.too_slow])
 # find() treats what it finds as a failure: skip the explain phase, which would cost more than
-# the shrinking under test.
+# the shrinking under test. Derandomized, since a shrinker may stop in a local minimum from
+# some starting points: the shrinking tests assert what it reaches from a fixed one.
 QUIET = settings(
     database=None,
+    derandomize=True,
     phases=[Phase.generate, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow],
 )
