@@ -10,15 +10,23 @@ Install with ``pip install 'mockvertex[conformance]'`` (Hypothesis is not a core
 
 from __future__ import annotations
 
-from mockvertex.conformance.strategies import (
-    MUTATION_KINDS,
-    Casing,
-    Mutation,
-    count_tokens_requests,
-    generate_content_requests,
-    invalid_requests,
-    mutation_kinds,
-)
+try:
+    from mockvertex.conformance.strategies import (
+        MUTATION_KINDS,
+        Casing,
+        Mutation,
+        count_tokens_requests,
+        generate_content_requests,
+        invalid_requests,
+        mutation_kinds,
+    )
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess
+    if exc.name != "hypothesis":
+        raise
+    raise ModuleNotFoundError(
+        "mockvertex.strategies needs Hypothesis: pip install 'mockvertex[conformance]'",
+        name=exc.name,
+    ) from exc
 
 __all__ = [
     "MUTATION_KINDS",

@@ -527,6 +527,23 @@ def test_importing_mockvertex_loads_no_hypothesis() -> None:
     assert out.strip() == "[]"
 
 
+def test_without_hypothesis_the_import_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['hypothesis'] = None\n"
+        "try:\n"
+        "    import mockvertex.strategies\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == (
+        "mockvertex.strategies needs Hypothesis: pip install 'mockvertex[conformance]'"
+    )
+
+
 @pytest.mark.parametrize("module", [impl, mockvertex.strategies])
 def test_the_docstring_examples_run(module: Any) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
