@@ -8,7 +8,7 @@ from typing import Any
 
 from mockvertex.conformance.divergence import Recorder, known_divergences, observe, render_table
 from mockvertex.conformance.properties import Example
-from mockvertex.conformance.targets import ARRAY, SSE, UNARY, Call, Reply
+from mockvertex.conformance.targets import ARRAY, SSE, UNARY, Call, Read, Reply
 from mockvertex.contract import wire
 from mockvertex.contract.errors import InvalidArgument
 
@@ -168,3 +168,18 @@ def test_every_known_divergence_has_a_reason_evidence_and_a_pattern() -> None:
         assert entry.scope in ("target", "client")
         assert entry.match
     assert len({e.name for e in entries}) == len(entries)
+
+
+def test_the_time_to_the_first_byte_is_reported_per_mode() -> None:
+    recorder = Recorder({"name": "gw", "baseUrl": "https://gw"}, profile="live")
+    body = _sse(_chunks()).body
+    slow = Reply(200, _SSE, body, reads=(Read(0.8, body[:10]), Read(1.2, body[10:])))
+    fast = Reply(200, _SSE, body, reads=(Read(0.002, body),))
+
+    recorder.compare(EXAMPLE, _call(), slow, fast)
+
+    (row,) = recorder.to_json()["timing"]
+    assert (row["rpc"], row["mode"], row["replies"]) == ("streamGenerateContent", "sse", 1)
+    assert row["target"] == {"firstByteMedianSeconds": 0.8, "readsMedian": 2}
+    assert row["mock"] == {"firstByteMedianSeconds": 0.002, "readsMedian": 1}
+    assert "0.800s, 2" in render_table(recorder.to_json())

@@ -10,14 +10,15 @@ that differs is a divergence, counted over all exchanges of the same method and 
 
 Known divergences come from ``divergences.json`` (name, reason, evidence, and the pattern they
 match); the report lists each one found with them, the ones not seen, every property's outcome,
-what was not applicable and why, and the bodies a target refused that the validator accepts.
-Nothing is left out silently.
+what was not applicable and why, the bodies a target refused that the validator accepts, and
+the time each side took to its first body byte. Nothing is left out silently.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import statistics
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -328,11 +329,14 @@ class Recorder:
         self._refusals: list[_Refusal] = []
         self._outcomes: list[_Outcome] = []
         self._clients: list[dict[str, Any]] = []
+        #: (rpc, mode) -> side -> [(seconds to the first body byte, reads of the body)]
+        self._timing: dict[tuple[str, str], dict[str, list[tuple[float, int]]]] = {}
 
     # -- what the properties report
     def compare(self, example: Example, call: Call, target: Reply, mock: Reply) -> None:
         """Record how the target's reply to ``call`` differs from the reference mock's."""
         self.exchanges += 1
+        self._time(call, target, mock)
         seen = observe(call.rpc, call.mode, target, self.api_version)
         expected = observe(call.rpc, call.mode, mock, self.api_version)
         if seen["status"] != expected["status"]:  # compare the errors, not the two bodies
@@ -353,6 +357,29 @@ class Recorder:
             divergence.count += 1
             if len(divergence.examples) < _MAX_EXAMPLES and example.name not in divergence.examples:
                 divergence.examples.append(example.name)
+
+    def _time(self, call: Call, target: Reply, mock: Reply) -> None:
+        if target.status != 200 or target.first_byte is None or mock.first_byte is None:
+            return
+        sides = self._timing.setdefault((call.rpc, call.mode.name), {"target": [], "mock": []})
+        if len(sides["target"]) < 1000:
+            sides["target"].append((target.first_byte, len(target.reads)))
+            sides["mock"].append((mock.first_byte, len(mock.reads)))
+
+    def timing(self) -> list[dict[str, Any]]:
+        """Per method and mode: the median time to the first body byte, and of reads per
+        body, on the target and on the mock (the mock answers from this machine: a gap is
+        the network and the model, not a divergence)."""
+        rows = []
+        for (rpc, mode), sides in sorted(self._timing.items()):
+            row: dict[str, Any] = {"rpc": rpc, "mode": mode, "replies": len(sides["target"])}
+            for side, values in sides.items():
+                row[side] = {
+                    "firstByteMedianSeconds": round(statistics.median(v[0] for v in values), 4),
+                    "readsMedian": statistics.median(v[1] for v in values),
+                }
+            rows.append(row)
+        return rows
 
     def refused(self, prop: str, example: Example, call: Call, reply: Reply) -> None:
         """A body the validator accepts that the target refused (the verdict property fails
@@ -409,6 +436,7 @@ class Recorder:
             "divergences": [d.to_json() for d in divergences],
             "clientDivergences": self._clients,
             "refusedValidBodies": [vars(r) for r in self._refusals],
+            "timing": self.timing(),
             "knownDivergences": [
                 {**k.to_json(), "observed": k.name in seen} for k in known_divergences()
             ],
@@ -499,6 +527,21 @@ def render_table(document: Mapping[str, Any]) -> str:
         out += _rows(
             ("example", "call", "answer"),
             [[r["example"], f"{r['rpc']} {r['mode']}", r["verdict"]] for r in refused],
+        )
+    timing = document.get("timing") or []
+    if timing:
+        out += ["", "time to the first body byte (median), and reads per body:"]
+        out += _rows(
+            ("where", "replies", "target", "mock"),
+            [
+                [
+                    f"{t['rpc']} {t['mode']}",
+                    str(t["replies"]),
+                    f"{t['target']['firstByteMedianSeconds']:.3f}s, {t['target']['readsMedian']:g}",
+                    f"{t['mock']['firstByteMedianSeconds']:.3f}s, {t['mock']['readsMedian']:g}",
+                ]
+                for t in timing
+            ],
         )
     known = document["knownDivergences"]
     if known:
