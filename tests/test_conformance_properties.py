@@ -174,3 +174,21 @@ def test_every_property_has_a_summary_and_a_pool_or_the_control_plane() -> None:
 
     tested = {getattr(suite, name).__conformance_property__ for name in suite.__all__}
     assert tested == set(PROPERTIES)
+
+
+def test_a_fault_failure_says_which_fault_to_inject_and_how_to_call(tmp_path: Path) -> None:
+    with open_target(TargetSpec()) as target:
+        failure = properties.fault_failure(
+            properties.Context(target), "truncate", SSE, "VertexClient raised 200 OK"
+        )
+        text = failure.reproduce(tmp_path, target)
+
+    assert text.startswith("clients-raise-alike-on-faults failed: VertexClient raised 200 OK")
+    inject = next(line for line in text.splitlines() if "inject:" in line)
+    assert inject.startswith(
+        "  inject: mockvertex fault add --url http://127.0.0.1:8080 --session "
+        "mockvertex-conformance '"
+    )
+    step = json.loads(inject.split("'", 1)[1].rsplit("'", 1)[0])
+    assert step["fault"] == {"kind": "truncate", "after": 1}
+    assert ":streamGenerateContent?alt=sse" in text

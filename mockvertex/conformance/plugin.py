@@ -222,11 +222,15 @@ class Conformance:
             "clients-raise-alike-on-faults", case, mode, str(result.kit), str(result.genai)
         )
         if known is None:
-            raise PropertyFailed(
+            disagreement = properties.fault_failure(
+                self.ctx,
+                case,
+                _MODES[mode],
                 f"{case} in {mode} mode: VertexClient raised {result.kit}, google-genai "
                 f"{result.genai}; the injected fault means {result.expected}",
-                prop="clients-raise-alike-on-faults",
             )
+            disagreement.reproduce(self.repro_dir, self.target)
+            raise disagreement
 
     def injected_envelope(self, case: str) -> None:
         self.require_control()

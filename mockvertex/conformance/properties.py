@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ __all__ = [
     "check_envelope",
     "check_fault",
     "check_injected_envelope",
+    "fault_failure",
     "fixed_examples",
     "local_verdict",
     "reply_verdict",
@@ -211,6 +213,8 @@ class PropertyFailed(AssertionError):
         self.call = call
         self.reply = reply
         self.property = prop
+        #: The fault to inject first (a scenario step) when the failure needs one.
+        self.fault_step: Mapping[str, Any] | None = None
         self.reproduction: str | None = None
 
     def reproduce(self, folder: Path, target: Target) -> str:
@@ -226,6 +230,12 @@ class PropertyFailed(AssertionError):
             lines.append(
                 f"  request: {call.rpc} ({call.mode.name}) on {call.model}, body in {path}"
             )
+            if self.fault_step is not None:
+                base = "http://127.0.0.1:8080" if target.is_mock else target.base_url
+                step = shlex.quote(json.dumps(self.fault_step, separators=(",", ":")))
+                lines.append(
+                    f"  inject: mockvertex fault add --url {base} --session {target.project} {step}"
+                )
             if target.is_mock:
                 url = call.url.replace(target.base_url, "http://127.0.0.1:8080", 1)
                 lines.append("  reproduce: mockvertex serve --port 8080, then")
@@ -1045,6 +1055,10 @@ class FaultResult:
     genai: Outcome
 
 
+#: The body of every call on an injected fault (the fault answers whatever is asked).
+_FAULT_BODY = b'{"contents": [{"role": "user", "parts": [{"text": "conformance fault"}]}]}'
+
+
 def check_fault(ctx: Context, case_name: str, mode: Mode) -> FaultResult:
     """Inject the case on the target's control plane; both clients must raise its error.
 
@@ -1069,13 +1083,24 @@ def check_fault(ctx: Context, case_name: str, mode: Mode) -> FaultResult:
         control.remove_scenario(name)
     result = FaultResult(case.name, mode.name, case.expected, kit, sdk)
     if not kit.same(case.expected):
-        raise _fail(
-            f"{case.name} in {mode.name} mode: VertexClient raised {kit}, expected {case.expected}"
+        raise fault_failure(
+            ctx,
+            case_name,
+            mode,
+            f"{case.name} in {mode.name} mode: VertexClient raised {kit}, expected {case.expected}",
         )
     return result
 
 
-_FAULT_BODY = b'{"contents": [{"role": "user", "parts": [{"text": "conformance fault"}]}]}'
+def fault_failure(ctx: Context, case_name: str, mode: Mode, message: str) -> PropertyFailed:
+    """A failure on an injected fault, its reproduction the fault step and the call."""
+    failure = PropertyFailed(
+        message,
+        call=ctx.target.call(mode.rpc(), _FAULT_BODY, mode),
+        prop="clients-raise-alike-on-faults",
+    )
+    failure.fault_step = clients.fault_cases()[case_name].step
+    return failure
 
 
 def check_injected_envelope(ctx: Context, case_name: str) -> None:
