@@ -425,11 +425,15 @@ def _cost_estimate(run: Conformance, items: list[pytest.Item]) -> str:
     return (
         f"mockvertex conformance, live profile against {run.target.name} "
         f"({run.target.model}, {run.target.location}): at most {requests} requests"
-        + (f", at most {rate:g} a minute (about {minutes:.0f} min)" if rate else "")
+        + (f", at most {rate:g} a minute ({_duration(minutes)})" if rate else "")
         + f"; about {requests * average:,} prompt tokens and at most {requests * answer:,} answer "
         f"tokens, about ${cost:.2f} at ${price['input']:g} / ${price['output']:g} per million "
         "(list prices in mockvertex/conformance/live.json: an estimate, not a quote)."
     )
+
+
+def _duration(minutes: float) -> str:
+    return "under a minute" if minutes < 1 else f"about {minutes:.0f} min"
 
 
 @pytest.fixture(scope="session")
