@@ -26,6 +26,7 @@ from mockvertex.engine.journal import (
     Outcome,
     Recorder,
     Verdict,
+    measure_request,
     parse_jsonl,
     redact,
     retry_after_of,
@@ -544,6 +545,47 @@ def test_an_open_recorder_is_listed_and_read_as_a_frozen_entry() -> None:
     assert json.dumps([e.to_json() for e in j.entries()])
     j.clear()
     assert j.entries() == []
+
+
+def test_a_closed_recorder_reads_as_the_entry_finish_would_give() -> None:
+    j, clock = journal()
+    twin = Journal(clock=clock, wall_clock=lambda: 1_700_000_000.0, token_key=KEY)
+    recs = [record(x, body=b'{"a": 1}', request=REQUEST) for x in (j, twin)]
+    for rec in recs:
+        rec.status, rec.chunks_sent, rec.outcome = 200, 3, Outcome.OK
+    clock.advance(2.5)
+    j.close(recs[0])
+    finished = twin.finish(recs[1])
+    assert j.stats().open == 0
+    (entry,) = j.entries()
+    assert isinstance(entry, Exchange)
+    assert entry == finished
+    assert entry.end == 102.5
+    assert j.entries()[0] is entry  # frozen once, then kept
+    assert j.replace(entry.amend(outcome=Outcome.CLIENT_DISCONNECTED))
+    assert j.entries()[0].outcome is Outcome.CLIENT_DISCONNECTED
+
+
+def test_a_closed_recorder_is_replaced_and_counted_like_a_finished_one() -> None:
+    j, _ = journal(max_entries=2)
+    first = record(j, request=REQUEST)
+    j.close(first)
+    assert j.stats().entries == 1
+    assert j.replace(dataclasses.replace(j.entries()[0], status=499))
+    j.close(record(j))
+    j.close(record(j))
+    assert [e.id for e in j.entries()] == [2, 3]
+    assert j.stats().dropped_entries == 1
+
+
+def test_set_request_takes_a_measure_made_before() -> None:
+    j, _ = journal()
+    measured = measure_request(REQUEST)
+    rec = record(j)
+    rec.set_request(REQUEST, measured=measured)
+    entry = j.finish(rec)
+    assert entry.request_digest == j.finish(record(j, request=REQUEST)).request_digest
+    assert entry.request_bytes == measured[1]
 
 
 def test_adding_a_finished_entry_gives_it_a_new_id() -> None:

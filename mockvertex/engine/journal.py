@@ -56,6 +56,7 @@ __all__ = [
     "Outcome",
     "Recorder",
     "Verdict",
+    "measure_request",
     "parse_jsonl",
     "redact",
     "retry_after_of",
@@ -99,6 +100,10 @@ class Outcome(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+#: Each outcome by its value (a member hashes and compares as its value, so it finds itself).
+_OUTCOMES: dict[str, Outcome] = {o.value: o for o in Outcome}
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,10 +566,17 @@ class Recorder:
 
     @request.setter
     def request(self, value: Mapping[str, Any] | None) -> None:
+        self.set_request(value)
+
+    def set_request(
+        self, value: Mapping[str, Any] | None, *, measured: tuple[str, int] | None = None
+    ) -> None:
+        """Record the parsed request; ``measured`` is its :func:`measure_request`, when the
+        caller has it already (the same request seen before), else it is measured now."""
         if value is None:
             self._request, self._request_sha, self.request_bytes = None, "", 0
         else:
-            self._request_sha, self.request_bytes = _measure(value)
+            self._request_sha, self.request_bytes = measured or _measure(value)
             self._request = None if self.shed else value
         self._resized()
 
@@ -585,7 +597,8 @@ class Recorder:
 
     @outcome.setter
     def outcome(self, value: Outcome | str) -> None:
-        self._outcome = Outcome(value)
+        # One dict lookup for a member or its value; Outcome() refuses anything else.
+        self._outcome = _OUTCOMES.get(value) or Outcome(value)
         if self._outcome is not Outcome.PENDING:
             self.end = self._clock()
         if self._outcome is Outcome.CLIENT_DISCONNECTED:
@@ -700,6 +713,12 @@ class Recorder:
             f"Recorder(id={self.id}, {self.method} {self.path}, status={self.status}, "
             f"outcome={self._outcome.value}, session={self.session!r})"
         )
+
+
+def measure_request(request: Mapping[str, Any]) -> tuple[str, int]:
+    """The sha256 of the canonical JSON of a parsed request, and its retained-size estimate:
+    what a recorder keeps of it (:meth:`Recorder.set_request` takes it precomputed)."""
+    return _measure(request)
 
 
 def _measure(request: Mapping[str, Any]) -> tuple[str, int]:
@@ -846,14 +865,32 @@ class Journal:
         """Freeze ``recorder`` at the end of its exchange (the end time is now) and keep the
         entry in its place. Returns the entry (also when the journal was cleared meanwhile)."""
         with self._lock:
-            recorder.end = recorder._clock()
+            listed = recorder._journal is self
+            self.close(recorder)
             entry = recorder.freeze()
-            recorder._finished = True
-            if recorder._journal is self and self._slots.get(recorder.id) is recorder:
+            if listed and self._slots.get(recorder.id) is recorder:
                 self._slots[recorder.id] = entry
                 self._resize_locked(recorder.id)
-            recorder._journal = None
             return entry
+
+    def close(self, recorder: Recorder) -> None:
+        """End ``recorder``'s exchange as :meth:`finish` does (the end time is now), without
+        building its entry yet: the journal freezes it the first time it is read (the server's
+        hot path, where most entries are never read one by one). Nothing changes a closed
+        recorder any more: its later changes would reach the entry, as they never reach a
+        finished one."""
+        with self._lock:
+            recorder.end = recorder._clock()
+            recorder._finished = True
+            recorder._journal = None
+
+    def _settled(self, ident: int, slot: Exchange | Recorder) -> Exchange | Recorder:
+        """The slot, a closed recorder frozen in its place (under the lock)."""
+        if isinstance(slot, Recorder) and slot._finished:
+            entry = slot.freeze()
+            self._slots[ident] = entry
+            return entry
+        return slot
 
     def replace(self, entry: Exchange) -> bool:
         """Amend a finished entry once, by id. False when the entry is no longer kept."""
@@ -861,6 +898,7 @@ class Journal:
             current = self._slots.get(entry.id)
             if current is None:
                 return False
+            current = self._settled(entry.id, current)
             if isinstance(current, Recorder):
                 raise ValueError(f"entry {entry.id} is still being recorded: finish it first")
             if current.amended:
@@ -882,10 +920,11 @@ class Journal:
         size = slot.retained_bytes()
         self._total += size - self._sizes[ident]
         self._sizes[ident] = size
-        if _has_payload(slot) and ident not in self._in_heavy:
+        if ident not in self._in_heavy and _has_payload(slot):
             self._heavy.append(ident)
             self._in_heavy.add(ident)
-        self._enforce()
+        if self._total > self.max_bytes or len(self._slots) > self.max_entries:
+            self._enforce()
 
     def _enforce(self) -> None:
         while self._total > self.max_bytes and self._heavy:
@@ -919,7 +958,7 @@ class Journal:
     def entries(self, session: str | None = None) -> list[Exchange]:
         """Every entry kept, oldest first (open ones as they stand), of one session or all."""
         with self._lock:
-            slots = list(self._slots.values())
+            slots = [self._settled(i, s) for i, s in list(self._slots.items())]
         out = [s.freeze() if isinstance(s, Recorder) else s for s in slots]
         return out if session is None else [e for e in out if e.session == session]
 
@@ -949,7 +988,9 @@ class Journal:
         with self._lock:
             return JournalStats(
                 entries=len(self._slots),
-                open=sum(1 for s in self._slots.values() if isinstance(s, Recorder)),
+                open=sum(
+                    1 for s in self._slots.values() if isinstance(s, Recorder) and not s._finished
+                ),
                 bytes=self._total,
                 max_entries=self.max_entries,
                 max_bytes=self.max_bytes,

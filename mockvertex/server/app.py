@@ -273,7 +273,7 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
     finally:
         exchange = request.get(EXCHANGE)
         if exchange is not None:
-            request.app[STATE].journal.finish(exchange)
+            request.app[STATE].journal.close(exchange)  # frozen when first read
 
 
 async def _guarded(request: web.Request, handler: Any) -> web.StreamResponse:
