@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_control(sub)
     _add_conform(sub)
+    _add_proxy(sub)
     return parser
 
 
@@ -172,6 +173,8 @@ def main(
         return _control(args, out, err, stdin)
     if args.command == "conform":
         return _conform(args, out, err)
+    if args.command == "proxy":
+        return _proxy(args, out, err)
     return _serve(args, out, err)
 
 
@@ -724,3 +727,106 @@ def _conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             argv += [flag, str(value)]
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         return int(pytest.main([*argv, *extra]))
+
+
+def _add_proxy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    proxy = sub.add_parser(
+        "proxy",
+        help="forward to Vertex, validating both ways, recording redacted cassettes",
+        description="Forward every Vertex call to the upstream, streaming each chunk as it "
+        "arrives; validate requests and responses (findings on /_mockvertex/v1/findings); "
+        "with --record, write a redacted cassette and the scenario that replays it.",
+    )
+    proxy.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    proxy.add_argument("--port", type=int, default=8081, help="default: 8081 (0: any free port)")
+    proxy.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="default: the regional Vertex endpoint of the location in each path",
+    )
+    proxy.add_argument("--record", metavar="DIR", help="write DIR/NAME.cassette.json and NAME.json")
+    proxy.add_argument("--cassette", default="cassette", metavar="NAME", help="default: cassette")
+    proxy.add_argument(
+        "--mode",
+        default="all",
+        metavar="none|once|new|all",
+        help="record mode (default all): none replays only and a miss is an error; once records "
+        "a new cassette, replays an existing one; new replays matches, records the rest",
+    )
+    proxy.add_argument(
+        "--check", choices=("warn", "reject"), default="warn", help="what an invalid request gets"
+    )
+    proxy.add_argument(
+        "--redact-regex", action="append", default=[], metavar="REGEX", help="(repeatable)"
+    )
+    proxy.add_argument(
+        "--redact-path",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="JSON path in requests and chunks, e.g. contents[*].parts[*].text (repeatable)",
+    )
+    proxy.add_argument(
+        "--volatile",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="request body path that matching ignores (repeatable)",
+    )
+    proxy.add_argument(
+        "--timing", type=float, default=1.0, help="replay pacing: 1 as recorded, 0 none"
+    )
+    proxy.add_argument(
+        "--adc",
+        action="store_true",
+        help="send Application Default Credentials for requests that bring none",
+    )
+
+
+def _proxy(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from mockvertex.engine.cassette import RecordMode, parse_rules
+    from mockvertex.server.proxy import ProxyConfig, ProxyServer
+
+    token = None
+    try:
+        rules = parse_rules(
+            [{"regex": r} for r in args.redact_regex] + [{"path": p} for p in args.redact_path],
+            "--redact",
+        )
+        if args.adc:
+            from mockvertex.client.credentials import application_default
+
+            source = application_default()[0]
+            token = source.token
+        config = ProxyConfig(
+            upstream=args.upstream,
+            check=args.check,
+            record_dir=None if args.record is None else Path(args.record),
+            cassette=args.cassette,
+            mode=RecordMode.parse(args.mode),
+            rules=tuple(rules),
+            volatile=tuple(args.volatile),
+            timing=args.timing,
+            token=token,
+            host=args.host,
+            port=args.port,
+        )
+        server = ProxyServer(config)
+    except (ValueError, StatusError) as exc:  # DataFileError is a ValueError
+        print(f"mockvertex: error: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"mockvertex: error: cannot listen on {args.host}:{args.port}: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        print(f"mockvertex proxy on {server.url} -> {args.upstream or 'Vertex'}", file=out)
+        print(f"Findings: {server.url}/_mockvertex/v1/findings", file=out)
+        out.flush()
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return EXIT_OK

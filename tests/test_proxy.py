@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from mockvertex.cli import main
 from mockvertex.contract import wire
 from mockvertex.engine.cassette import RecordMode, load_cassette, parse_rules
 from mockvertex.engine.journal import Outcome
@@ -338,3 +340,17 @@ def test_planted_secrets_never_reach_disk(upstream: MockVertexServer, tmp_path: 
     )
     with ProxyServer(config) as proxy:
         assert call(proxy.url, "sse", planted, headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--mode", "sometimes"], "record mode must be one of none, once, new, all"),
+        (["--mode", "none"], "record mode none needs a record directory"),
+        (["--redact-regex", "("], "--redact: [0].regex: does not compile"),
+    ],
+)
+def test_the_proxy_command_refuses_bad_options(argv: list[str], said: str) -> None:
+    err = io.StringIO()
+    assert main(["proxy", "--port", "0", *argv], out=io.StringIO(), err=err) == 2
+    assert said in err.getvalue()
