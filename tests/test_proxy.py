@@ -19,6 +19,8 @@ from mockvertex.server.proxy import ProxyConfig, ProxyServer
 from mockvertex.server.runner import MockVertexServer
 
 MODEL = "gemini-2.0-flash"
+#: Recorded through the proxy from the mock's default responder (timing scaled by 0.1).
+RIVERS = Path(__file__).parent / "cassettes" / "rivers.cassette.json"
 TOKEN = "ya29.PLANTED-token-7f3a9c"
 API_KEY = "AIzaSyPLANTED0key00000000000000000000XY"  # 39 characters, as Google issues keys
 PROJECT = "planted-proj-4821"
@@ -354,3 +356,32 @@ def test_the_proxy_command_refuses_bad_options(argv: list[str], said: str) -> No
     err = io.StringIO()
     assert main(["proxy", "--port", "0", *argv], out=io.StringIO(), err=err) == 2
     assert said in err.getvalue()
+
+
+def encoded(framing: str, chunks: tuple[Any, ...]) -> bytes:
+    """The bytes of ``chunks`` in ``framing``, as Vertex (and the mock) lay them out."""
+    if framing == "unary":
+        return wire.encode_unary(chunks[0])
+    if framing == "sse":
+        return b"".join(wire.encode_sse_event(c) for c in chunks)
+    writer = wire.ArrayWriter()
+    return b"".join(writer.item(c) for c in chunks) + writer.close()
+
+
+@pytest.mark.mockvertex(scenario="tests/cassettes/rivers.json")
+def test_the_pytest_marker_replays_a_recording_byte_for_byte(
+    mockvertex: Any, mockvertex_server: Any
+) -> None:
+    cassette = load_cassette(RIVERS)
+    assert [e.framing for e in cassette.entries] == ["sse", "array", "unary"]
+    for entry in cassette.entries:
+        req = entry.request
+        resp = requests.post(
+            mockvertex_server.url + req["path"],
+            params=req.get("query") or {},
+            data=json.dumps(req["body"]),
+            headers={**AUTH, "x-mockvertex-session": mockvertex.name},
+            timeout=10,
+        )
+        assert resp.status_code == entry.status
+        assert resp.content == encoded(entry.framing, entry.chunks), entry.framing
