@@ -17,7 +17,11 @@ ALLOWED = {
     "engine": {"engine", "contract", "config"},
     "server": {"server", "engine", "contract", "config"},
     "client": {"client", "contract"},
+    # The kit drives any target: the mock (server), the clients, the engine's fault registry.
+    "conformance": {"conformance", "contract", "engine", "server", "client", "config", "remote"},
 }
+#: The kit's strategies ship to users who have only the contract and Hypothesis.
+STRATEGY_MODULES = ("strategies", "bodies", "mutations")
 #: Third-party packages a room must never import.
 FORBIDDEN_THIRD_PARTY = {
     "contract": {"aiohttp", "pytest", "requests"},
@@ -82,6 +86,36 @@ def test_rooms_keep_out_of_forbidden_packages(room: str) -> None:
         for path in _modules(room)
         for module in _imports(path)
         if any(module == b or module.startswith(b + ".") for b in banned)
+    }
+    assert not bad, "\n".join(sorted(bad))
+
+
+def _strategy_may_import(module: str) -> bool:
+    room = _room_of(module)
+    if room is None or room == "contract":
+        return True
+    return room == "conformance" and module.rsplit(".", 1)[-1] in (*STRATEGY_MODULES, "conformance")
+
+
+def test_the_strategies_import_only_the_contract() -> None:
+    bad = {
+        f"{name}.py imports {module}"
+        for name in STRATEGY_MODULES
+        for module in _imports(PACKAGE / "conformance" / f"{name}.py")
+        if not _strategy_may_import(module)
+    }
+    assert not bad, "\n".join(sorted(bad))
+
+
+def test_only_the_public_strategies_and_entry_points_import_the_kit() -> None:
+    allowed = {"cli.py", "strategies.py", "pytest_plugin.py"}
+    bad = {
+        f"{path.relative_to(PACKAGE.parent)} imports {module}"
+        for path in PACKAGE.rglob("*.py")
+        if "conformance" not in path.relative_to(PACKAGE).parts[:1]
+        and str(path.relative_to(PACKAGE)) not in allowed
+        for module in _imports(path)
+        if _room_of(module) == "conformance"
     }
     assert not bad, "\n".join(sorted(bad))
 
