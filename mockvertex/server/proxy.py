@@ -14,13 +14,14 @@ incremental decoders and every chunk checked against the response schema. Each p
 
 With a record directory each exchange becomes a redacted cassette entry
 (``DIR/NAME.cassette.json``), and the scenario that replays the cassette is written beside it
-(``DIR/NAME.json``) after every exchange. The record mode decides what is replayed from the
-cassette and what is forwarded (see ``engine/cassette.py``).
+(``DIR/NAME.json``) within a quarter of a second, and when the proxy stops. The record mode
+decides what is replayed from the cassette and what is forwarded (see ``engine/cassette.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import time
@@ -82,6 +83,8 @@ _HOP = frozenset(
 )
 _START_TIMEOUT = 10.0
 _DEFAULT_LOCATION = "us-central1"
+#: How often a recording proxy writes its cassette when entries were added.
+_FLUSH_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class ProxyState:
     redactor: Redactor = field(default_factory=Redactor)
     lock: threading.Lock = field(default_factory=threading.Lock)
     client: aiohttp.ClientSession | None = None
+    dirty: bool = False
 
     @classmethod
     def from_config(cls, config: ProxyConfig) -> ProxyState:
@@ -158,18 +162,37 @@ class ProxyState:
             self.findings.extend(found)
 
     def record(self, entry: CassetteEntry) -> None:
+        """Add an entry; the files are written by :meth:`flush` (a quarter of a second later,
+        or when the proxy stops), so a long recording does not rewrite them per exchange."""
+        if self.cassette is None:
+            return
+        with self.lock:
+            self.cassette.add(entry)
+            self.dirty = True
+
+    def flush(self) -> None:
+        """Write the cassette and its replay scenario if entries were added since last time."""
         cassette, config = self.cassette, self.config
         if cassette is None or config.cassette_path is None or config.scenario_path is None:
             return
         with self.lock:
-            cassette.add(entry)
-            cassette.save(config.cassette_path)
-            _write_json(config.scenario_path, to_scenario(cassette, timing=config.timing))
+            if not self.dirty:
+                return
+            self.dirty = False
+            document = cassette.dumps()
+            scenario = to_scenario(cassette, timing=config.timing)
+        config.cassette_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_text(config.cassette_path, document)
+        _write_text(
+            config.scenario_path,
+            orjson.dumps(scenario, option=orjson.OPT_INDENT_2).decode("utf-8") + "\n",
+        )
 
 
-def _write_json(path: Path, value: Any) -> None:
+def _write_text(path: Path, text: str) -> None:
+    """Write atomically: a temporary file renamed over the old one."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
@@ -498,7 +521,24 @@ def create_proxy_app(config: ProxyConfig, state: ProxyState | None = None) -> we
         yield
         await session.close()
 
+    async def cassette_writer(app: web.Application) -> Any:
+        state = app[PROXY]
+        loop = asyncio.get_running_loop()
+
+        async def every_quarter_second() -> None:
+            while True:
+                await asyncio.sleep(_FLUSH_SECONDS)
+                await loop.run_in_executor(None, state.flush)
+
+        task = asyncio.create_task(every_quarter_second())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        state.flush()
+
     app.cleanup_ctx.append(client_session)
+    app.cleanup_ctx.append(cassette_writer)
     app.router.add_route("*", "/_mockvertex/v1/{what}", _control)
     app.router.add_route("*", "/{tail:.*}", _handle)
     return app
