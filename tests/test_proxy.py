@@ -76,6 +76,7 @@ def upstream() -> Iterator[MockVertexServer]:
         raw_scenario(
             "broken", "broken", [{"candidates": [{"finishReason": "NOT_A_REASON"}], "bogus": 1}]
         ),
+        raw_scenario("malformed", "malformed", CHUNKS, fault={"kind": "malformed", "after": 1}),
     )
     with MockVertexServer(scenarios=scenarios) as server:
         yield server
@@ -179,6 +180,18 @@ def test_a_response_contract_violation_is_one_finding_each(
     assert len({(f["field"], f["message"]) for f in found}) == len(found)
     journal = requests.get(proxy.url + "/_mockvertex/v1/journal", timeout=10).json()["entries"]
     assert {f["exchange"] for f in found} == {journal[-1]["id"]}
+
+
+@pytest.mark.parametrize("framing", ["sse", "array"])
+def test_a_frame_that_does_not_parse_is_a_framing_finding(
+    upstream: MockVertexServer, proxy: ProxyServer, framing: str
+) -> None:
+    direct = call(upstream.url, framing, body("malformed please"))
+    proxied = call(proxy.url, framing, body("malformed please"))
+    assert proxied.content == direct.content  # passed through as it came
+    [finding] = proxy.findings
+    assert finding.rule == "framing"
+    assert "1: invalid JSON" in finding.message  # the second event or item
 
 
 def test_an_invalid_request_is_forwarded_with_a_warning(

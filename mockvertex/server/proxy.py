@@ -367,8 +367,8 @@ async def _forward(
             await response.prepare(request)
             rec.mark_first_byte()
             async for piece in upstream.content.iter_any():
-                await response.write(piece)
-                rec.record_write(len(piece))
+                # Checked before it is passed on: once the client has a chunk, its findings
+                # are on the control plane.
                 if decoder is None:
                     whole += piece
                 elif not broken:
@@ -377,48 +377,54 @@ async def _forward(
                     except wire.FramingError as exc:
                         broken = True
                         found.append(framing_finding(rec.id, exc, len(chunks)))
-            await response.write_eof()
-    except (aiohttp.ClientError, ConnectionError) as exc:
-        rec.outcome = Outcome.DISCONNECTED
-        found.append(framing_finding(rec.id, exc, len(chunks)))
-        state.add_findings(found)
-        return response
-    error: dict[str, Any] | None = None
-    if decoder is not None and not broken:
-        try:
-            take(decoder.close())
-        except wire.FramingError as exc:
-            broken = True
-            found.append(framing_finding(rec.id, exc, len(chunks)))
-    elif decoder is None:
-        try:
-            parsed = wire.decode_unary(bytes(whole))
-        except (wire.FramingError, ValueError) as exc:
-            broken = True
-            found.append(framing_finding(rec.id, exc, 0))
-        else:
+                state.add_findings(found)
+                found.clear()
+                await response.write(piece)
+                rec.record_write(len(piece))
+            error: dict[str, Any] | None = None
+            if decoder is not None and not broken:
+                try:
+                    take(decoder.close())
+                except wire.FramingError as exc:
+                    broken = True
+                    found.append(framing_finding(rec.id, exc, len(chunks)))
+            elif decoder is None:
+                try:
+                    parsed = wire.decode_unary(bytes(whole))
+                except (wire.FramingError, ValueError) as exc:
+                    broken = True
+                    found.append(framing_finding(rec.id, exc, 0))
+                else:
+                    if upstream.status >= 400:
+                        env = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else parsed
+                        error = (
+                            env if isinstance(env, dict) else {"error": {"code": upstream.status}}
+                        )
+                    else:
+                        take([parsed])
+            rec.chunks_sent = len(chunks)
+            rec.outcome = Outcome.MALFORMED if broken else Outcome.OK
             if upstream.status >= 400:
-                env = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else parsed
-                error = env if isinstance(env, dict) else {"error": {"code": upstream.status}}
-            else:
-                take([parsed])
-    rec.chunks_sent = len(chunks)
-    rec.outcome = Outcome.MALFORMED if broken else Outcome.OK
-    if upstream.status >= 400:
-        rec.outcome, rec.error_code = Outcome.ERROR, upstream.status
-    state.add_findings(found)
-    if not broken:
-        state.record(
-            CassetteEntry(
-                request=redacted,
-                status=upstream.status,
-                framing=call.framing.value,
-                headers=state.redactor.headers(upstream.headers.items()),
-                chunks=tuple(state.redactor.json(c, "response") for c in chunks),
-                offsets=tuple(offsets),
-                error=None if error is None else state.redactor.json(error, "response"),
-            )
-        )
+                rec.outcome, rec.error_code = Outcome.ERROR, upstream.status
+            state.add_findings(found)
+            if not broken:
+                state.record(
+                    CassetteEntry(
+                        request=redacted,
+                        status=upstream.status,
+                        framing=call.framing.value,
+                        headers=state.redactor.headers(upstream.headers.items()),
+                        chunks=tuple(state.redactor.json(c, "response") for c in chunks),
+                        offsets=tuple(offsets),
+                        error=None if error is None else state.redactor.json(error, "response"),
+                    )
+                )
+            await response.write_eof()
+    except aiohttp.ClientError as exc:  # the upstream broke off
+        rec.outcome = Outcome.DISCONNECTED
+        state.add_findings([framing_finding(rec.id, exc, len(chunks))])
+    except ConnectionError:  # the client hung up
+        rec.outcome, rec.client_hung_up = Outcome.CLIENT_DISCONNECTED, True
     return response
 
 
