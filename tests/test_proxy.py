@@ -180,6 +180,8 @@ def test_a_response_contract_violation_is_one_finding_each(
     assert len({(f["field"], f["message"]) for f in found}) == len(found)
     journal = requests.get(proxy.url + "/_mockvertex/v1/journal", timeout=10).json()["entries"]
     assert {f["exchange"] for f in found} == {journal[-1]["id"]}
+    assert journal[-1]["findings"] == found
+    assert all(e["findings"] == [] for e in journal[:-1])
 
 
 @pytest.mark.parametrize("framing", ["sse", "array"])

@@ -8,7 +8,8 @@ incremental decoders and every chunk checked against the response schema. Each p
 :class:`~mockvertex.engine.inspection.Finding`, listed by the control plane, never a header::
 
     GET    /_mockvertex/v1/health     {"status": "ok", "mode", "cassette"}
-    GET    /_mockvertex/v1/journal    {"entries": [...]}  one per exchange, no secrets
+    GET    /_mockvertex/v1/journal    {"entries": [...]}  one per exchange, no secrets, each
+                                      with its "findings"
     GET    /_mockvertex/v1/findings   {"findings": [...]} one per finding, with its exchange
     DELETE /_mockvertex/v1/journal | /findings
 
@@ -503,7 +504,14 @@ async def _control(request: web.Request) -> web.Response:
         if request.method == "DELETE":
             state.journal.clear()
             return _json({})
-        return _json({"entries": [e.to_json() for e in state.journal.entries()]})
+        with state.lock:
+            by_exchange: dict[int, list[dict[str, Any]]] = {}
+            for finding in state.findings:
+                by_exchange.setdefault(finding.exchange, []).append(finding.to_json())
+        entries = [
+            {**e.to_json(), "findings": by_exchange.get(e.id, [])} for e in state.journal.entries()
+        ]
+        return _json({"entries": entries})
     if what == "findings" and request.method in ("GET", "DELETE"):
         with state.lock:
             if request.method == "DELETE":
