@@ -17,6 +17,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 __all__ = [
     "MEDIA_PART_TOKENS",
     "billable_characters",
@@ -38,6 +40,38 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
+# orjson writes only what the json module writes the same way: other types (dataclasses,
+# datetimes, subclasses of str, int, dict or list) raise and go to the json module.
+_PLAIN = (
+    orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _compact_len(value: Any) -> int:
+    """``len(_compact(value))``, by orjson where its text has the same length.
+
+    Only the length counts here, so key order does not matter. orjson's compact output has
+    the same characters as the json module's except for NaN and infinities (``null``) and
+    floats below 1e-4 (``0.00001`` and ``2.5e-7`` for ``1e-05`` and ``2.5e-07``); output
+    holding ``null``, ``e-`` or ``0.0000`` goes to the json module, as do values orjson
+    refuses (integers beyond 64 bits, lone surrogates). The json module took about 5 us per
+    function declaration.
+    """
+    try:
+        data = orjson.dumps(value, option=_PLAIN)
+    except (TypeError, orjson.JSONEncodeError):
+        return len(_compact(value))
+    if b"null" in data or b"e-" in data or b"0.0000" in data:
+        return len(_compact(value))
+    return len(data) if data.isascii() else len(data.decode("utf-8"))
+
+
+def _compact_tokens(value: Any) -> int:
+    return (_compact_len(value) + 3) // 4
+
+
 def part_tokens(part: Mapping[str, Any]) -> int:
     """Tokens of one normalized (camelCase) part."""
     if "text" in part:
@@ -45,13 +79,13 @@ def part_tokens(part: Mapping[str, Any]) -> int:
     if "inlineData" in part or "fileData" in part:
         return MEDIA_PART_TOKENS
     if "functionCall" in part:
-        return text_tokens(_compact(part["functionCall"]))
+        return _compact_tokens(part["functionCall"])
     if "functionResponse" in part:
-        return text_tokens(_compact(part["functionResponse"]))
+        return _compact_tokens(part["functionResponse"])
     if "executableCode" in part:
-        return text_tokens(_compact(part["executableCode"]))
+        return _compact_tokens(part["executableCode"])
     if "codeExecutionResult" in part:
-        return text_tokens(_compact(part["codeExecutionResult"]))
+        return _compact_tokens(part["codeExecutionResult"])
     return 0
 
 
@@ -67,7 +101,7 @@ def request_tokens(request: Mapping[str, Any]) -> int:
         total += content_tokens([system])
     for tool in request.get("tools", ()):
         for decl in tool.get("functionDeclarations", ()):
-            total += text_tokens(_compact(decl))
+            total += _compact_tokens(decl)
     return total
 
 
