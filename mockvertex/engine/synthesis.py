@@ -475,12 +475,16 @@ class _Synth:
 
     def prose(self, wanted: int) -> str:
         """English-like sentences from the fixed vocabulary, at least ``wanted`` tokens."""
-        rng = seeded_random(self.seed + b"prose")
+        random = seeded_random(self.seed + b"prose").random
+        vocabulary, size = WORDS, len(WORDS)
         sentences: list[str] = []
-        while text_tokens(" ".join(sentences)) < wanted:
-            count = 6 + int(rng.random() * 7)
-            words = [WORDS[int(rng.random() * len(WORDS))] for _ in range(count)]
-            sentences.append(" ".join(words).capitalize() + ".")
+        length = -1  # of " ".join(sentences), kept as it grows instead of joining each time
+        while (length + 3) // 4 < wanted:  # text_tokens of the text so far
+            count = 6 + int(random() * 7)
+            sentence = " ".join([vocabulary[int(random() * size)] for _ in range(count)])
+            sentence = sentence.capitalize() + "."
+            sentences.append(sentence)
+            length += len(sentence) + 1
         return " ".join(sentences)
 
     def default_json(self, config: Mapping[str, Any]) -> str:
