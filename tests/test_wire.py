@@ -156,6 +156,36 @@ def test_sse_event_uses_google_spacing_on_one_line() -> None:
     assert event.count(b"\r") == 2
 
 
+# Text made of the characters that decide where a key's colon is: quotes, colons, backslashes
+# and the structural characters before an opening quote.
+_KEYISH = st.text(st.sampled_from(['"', ":", "\\", ",", "[", "{", "}", "a", " ", "é"]), max_size=8)
+_KEYISH_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _KEYISH,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYISH, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(_KEYISH_JSON)
+def test_sse_event_is_the_json_modules_google_spacing(value: Any) -> None:
+    expected = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ": "))
+    assert encode_sse_event(value) == b"data: " + expected.encode() + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [":", {"a": ":"}, {":": ":"}, [":x", {"": ":"}], {"k": 'say ":" twice'}, {"a\\": 1}],
+)
+def test_sse_event_spacing_with_colons_inside_strings(value: Any) -> None:
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ": "))
+    assert encode_sse_event(value) == b"data: " + expected.encode() + b"\r\n\r\n"
+
+
 def test_sse_event_keeps_non_ascii_raw_utf8() -> None:
     assert encode_sse_event({"text": "é😀"}) == 'data: {"text": "é😀"}\r\n\r\n'.encode()
 
