@@ -545,18 +545,40 @@ def _base_tree(against: str) -> Iterator[Path]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _print_profile(path: str, top: int = 25) -> None:
+def _print_profile(path: str, top: int = 20) -> None:
+    """Where the mock's process spent its time: own time by module, then the top functions
+    by own time. Waiting in ``epoll`` is left out: the rest is the busy time."""
     import pstats
 
-    out = io.StringIO()
-    stats = pstats.Stats(path, stream=out)
-    stats.sort_stats("tottime").print_stats(top)
-    lines = out.getvalue().splitlines()
-    start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls")), 0)
-    print(f"\nprofile of the mock's process ({path}), top {top} by own time:")
-    for line in lines[start:]:
-        if line.strip():
-            print(line.replace(str(ROOT) + "/", "").replace(sys.prefix + "/", ""))
+    stats = pstats.Stats(path)
+    entries = stats.stats  # type: ignore[attr-defined]
+    rows = []
+    by_module: dict[str, float] = {}
+    for (file, line, name), (_, calls, own, _, _) in entries.items():
+        if "epoll" in name or name == "<method 'poll' of 'select.epoll' objects>":
+            continue
+        where = _short(file)
+        rows.append((own, calls, f"{where}:{line}({name})" if line else name))
+        module = where if file.startswith(("/", ".")) else "builtins and C calls"
+        by_module[module] = by_module.get(module, 0.0) + own
+    busy = sum(by_module.values()) or 1.0
+    print(f"\nprofile of the mock's process ({path}): {busy:.2f} s busy, own time by module")
+    print_table(
+        ["module", "own s", "% of busy"],
+        [[m, t, t / busy * 100] for m, t in sorted(by_module.items(), key=lambda kv: -kv[1])[:top]],
+    )
+    print(f"\ntop {top} functions by own time")
+    rows.sort(reverse=True)
+    print_table(
+        ["function", "calls", "own s", "% of busy"],
+        [[name, calls, own, own / busy * 100] for own, calls, name in rows[:top]],
+    )
+
+
+def _short(file: str) -> str:
+    for prefix in (str(ROOT) + "/", sys.prefix + "/", sys.base_prefix + "/"):
+        file = file.removeprefix(prefix)
+    return file.replace("lib/python3.11/site-packages/", "").replace("lib/python3.11/", "")
 
 
 def main(argv: list[str] | None = None) -> int:
