@@ -226,6 +226,14 @@ def test_a_path_that_is_not_vertex_gets_an_envelope(proxy: ProxyServer) -> None:
     assert resp.json()["error"]["status"] == "NOT_FOUND"
 
 
+def test_a_location_that_names_no_vertex_host_is_not_found_without_a_call() -> None:
+    with ProxyServer(ProxyConfig()) as proxy:  # the default upstream: Vertex by location
+        path = f"/v1/projects/p/locations/evil.example.com@x/publishers/google/models/{MODEL}"
+        resp = requests.post(f"{proxy.url}{path}:generateContent", json=body("x"), timeout=10)
+    assert resp.status_code == 404
+    assert resp.json()["error"]["status"] == "NOT_FOUND"
+
+
 def test_an_unreachable_upstream_is_unavailable() -> None:
     with ProxyServer(ProxyConfig(upstream="http://127.0.0.1:9")) as proxy:
         resp = call(proxy.url, "unary", body("rivers"))

@@ -83,7 +83,8 @@ _HOP = frozenset(
     }
 )
 _START_TIMEOUT = 10.0
-_DEFAULT_LOCATION = "us-central1"
+#: Where a location-less (express mode) path goes: Vertex's global endpoint.
+_DEFAULT_LOCATION = "global"
 #: How often a recording proxy writes its cassette when entries were added.
 _FLUSH_SECONDS = 0.25
 
@@ -223,7 +224,14 @@ def _parse_call(request: web.Request) -> _Call:
 
 
 def _upstream_url(state: ProxyState, call: _Call, request: web.Request) -> str:
-    base = state.config.upstream or api.vertex_base_url(call.location or _DEFAULT_LOCATION)
+    base = state.config.upstream
+    if base is None:
+        try:
+            base = api.vertex_base_url(call.location or _DEFAULT_LOCATION)
+        except ValueError:
+            raise NotFound(
+                f"The requested URL {request.path} was not found on this server."
+            ) from None
     return base.rstrip("/") + request.raw_path
 
 
@@ -326,19 +334,22 @@ async def _forward(
 ) -> web.StreamResponse:
     client = state.client
     assert client is not None, "the proxy's client session starts with the app"
+    try:
+        url = _upstream_url(state, call, request)
+    except StatusError as refused:
+        rec.reject(refused)
+        return envelope_response(refused, call.framing)
     loop = asyncio.get_running_loop()
     started = loop.time()
     chunks: list[Any] = []
     offsets: list[float] = []
     found: list[Finding] = []
     try:
-        upstream = await client.post(
-            _upstream_url(state, call, request), data=body, headers=_out_headers(state, request)
-        )
+        upstream = await client.post(url, data=body, headers=_out_headers(state, request))
     except (aiohttp.ClientError, TimeoutError) as exc:
-        err = Unavailable(f"The upstream did not answer: {type(exc).__name__}.")
-        rec.fail(err)
-        return envelope_response(err, call.framing)
+        gone = Unavailable(f"The upstream did not answer: {type(exc).__name__}.")
+        rec.fail(gone)
+        return envelope_response(gone, call.framing)
     response = web.StreamResponse(status=upstream.status, headers=_back_headers(upstream.headers))
     rec.status = upstream.status
     streaming = upstream.status == 200 and call.framing is not wire.Framing.UNARY
