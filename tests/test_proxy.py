@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -408,3 +410,19 @@ def test_the_pytest_marker_replays_a_recording_byte_for_byte(
         )
         assert resp.status_code == entry.status
         assert resp.content == encoded(entry.framing, entry.chunks), entry.framing
+
+
+def test_the_proxy_bench_runs_and_every_answer_has_the_direct_bytes() -> None:
+    """The bench as a user runs it, in --quick mode (its figures are not asserted)."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "bench_proxy.py"), "--quick"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "added ms" in done.stdout
+    assert "answered with the direct bytes: 480/480" in done.stdout
