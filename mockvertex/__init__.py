@@ -31,9 +31,11 @@ if TYPE_CHECKING:
     )
     from mockvertex.contract.profiles import ModelProfile, ProfileRegistry
     from mockvertex.contract.validation import validate_request
+    from mockvertex.engine.cassette import RecordMode, load_cassette, to_scenario
     from mockvertex.engine.journal import Exchange, Outcome
     from mockvertex.engine.report import RetryReport, assert_retries, retry_report
     from mockvertex.engine.scenario import Scenario, load_scenario
+    from mockvertex.server.proxy import ProxyConfig, ProxyServer
     from mockvertex.server.runner import MockVertexServer
 
 #: Where each public name lives.
@@ -58,6 +60,9 @@ _HOMES = {
     "ModelProfile": "mockvertex.contract.profiles",
     "ProfileRegistry": "mockvertex.contract.profiles",
     "validate_request": "mockvertex.contract.validation",
+    "RecordMode": "mockvertex.engine.cassette",
+    "load_cassette": "mockvertex.engine.cassette",
+    "to_scenario": "mockvertex.engine.cassette",
     "Exchange": "mockvertex.engine.journal",
     "Outcome": "mockvertex.engine.journal",
     "RetryReport": "mockvertex.engine.report",
@@ -66,6 +71,8 @@ _HOMES = {
     "Scenario": "mockvertex.engine.scenario",
     "load_scenario": "mockvertex.engine.scenario",
     "MockVertexServer": "mockvertex.server.runner",
+    "ProxyConfig": "mockvertex.server.proxy",
+    "ProxyServer": "mockvertex.server.proxy",
 }
 
 __all__ = [
@@ -83,6 +90,9 @@ __all__ = [
     "Outcome",
     "PermissionDenied",
     "ProfileRegistry",
+    "ProxyConfig",
+    "ProxyServer",
+    "RecordMode",
     "ResourceExhausted",
     "RetryBudget",
     "RetryPolicy",
@@ -94,8 +104,10 @@ __all__ = [
     "Unavailable",
     "VertexClient",
     "assert_retries",
+    "load_cassette",
     "load_scenario",
     "retry_report",
+    "to_scenario",
     "validate_request",
 ]
 __version__ = "0.1.0"
