@@ -498,13 +498,13 @@ def _report(
     ratio_rows = []
     for mode in MODES:
         ratio = rates[mode, "mock"] / rates[mode, "bare"]
-        capacity = cpu_per[mode, "bare"] / cpu_per[mode, "mock"]
+        capacity = _ratio(cpu_per[mode, "bare"], cpu_per[mode, "mock"])
         verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
         row = [mode, f"{ratio:.2f}", verdict, f"{capacity:.2f}"]
         if against is not None:
             row += [
                 f"{rates[mode, 'mock'] / rates[mode, 'base']:.2f}",
-                f"{cpu_per[mode, 'base'] / cpu_per[mode, 'mock']:.2f}",
+                f"{_ratio(cpu_per[mode, 'base'], cpu_per[mode, 'mock']):.2f}",
             ]
         ratio_rows.append(row)
     headers = ["mode", "mock/bare req/s", f"target >= {TARGET_RATIO}", "bare/mock srv CPU per req"]
@@ -513,6 +513,11 @@ def _report(
     print_table(headers, ratio_rows)
     failures = sum(s.failures for t in tallies.values() for s in t.samples)
     return 1 if failures else 0
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b; NaN when b is 0 (a short run can use less CPU than one clock tick)."""
+    return a / b if b else float("nan")
 
 
 # ---------------------------------------------------------------------------------------------
