@@ -39,6 +39,7 @@ from mockvertex.config import ServerConfig
 from mockvertex.contract.errors import DataFileError, NotFound
 from mockvertex.contract.profiles import ProfileRegistry
 from mockvertex.engine.journal import DEFAULT_SESSION, Exchange, Journal
+from mockvertex.engine.memo import RequestMemo
 from mockvertex.engine.quota import Quotas, QuotaSpec, parse_quota
 from mockvertex.engine.report import RetryReport, Thresholds, retry_report
 from mockvertex.engine.scenario import Scenario, ScenarioBook, load_builtin, load_scenario
@@ -268,6 +269,8 @@ class MockState:
     #: Scenarios given at construction beyond the config's (``MockVertexServer(scenarios=)``).
     extra_scenarios: tuple[Scenario, ...] = ()
     sessions: SessionRegistry = field(init=False)
+    #: Validations and default replies of the request bodies seen most recently.
+    memo: RequestMemo = field(init=False, repr=False)
     _configured_quota: tuple[QuotaSpec, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -277,6 +280,7 @@ class MockState:
             body_cap=self.config.journal_body_cap,
         )
         self._configured_quota = tuple(parse_quota(text) for text in self.config.quotas)
+        self.memo = RequestMemo()
         self.sessions = SessionRegistry(
             template=self._configured_quota,
             clock=self.clock,

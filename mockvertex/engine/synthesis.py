@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -49,11 +49,14 @@ from mockvertex.engine.instance import WORDS, json_schema_instance, seeded_rando
 
 if TYPE_CHECKING:
     from mockvertex.contract.profiles import ModelProfile
+    from mockvertex.contract.wire import Framing
     from mockvertex.engine.scenario import RequestContext, Step
 
 __all__ = [
+    "DefaultReplies",
     "Reply",
     "count_tokens_response",
+    "create_time",
     "render",
     "split_text",
 ]
@@ -76,7 +79,9 @@ class Reply:
 
     ``error``: the error instead of any chunk (HTTP status from the error). Otherwise the
     chunks, paced by ``pacing`` and broken by ``fault`` (see :mod:`mockvertex.engine.faults`).
-    For countTokens ``chunks`` holds the one CountTokensResponse.
+    For countTokens ``chunks`` holds the one CountTokensResponse. ``encoded``, when set, is
+    ``chunks`` already in the framing they go out in: one piece per chunk (the merged body for
+    a unary call), then the array's closing piece (see :mod:`mockvertex.engine.memo`).
     """
 
     chunks: tuple[dict[str, Any], ...]
@@ -84,10 +89,19 @@ class Reply:
     fault: Fault | None = None
     pacing: Pacing | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    encoded: tuple[bytes, ...] | None = None
 
 
 # --------------------------------------------------------------------------------------------
 # Entry points
+
+
+class DefaultReplies(Protocol):
+    """Default responder replies built before (:class:`mockvertex.engine.memo.Seen`)."""
+
+    def default_reply(
+        self, ctx: RequestContext, profile: ModelProfile, framing: Framing
+    ) -> Reply | None: ...
 
 
 def render(
@@ -96,8 +110,19 @@ def render(
     profile: ModelProfile,
     *,
     now: datetime | None = None,
+    cache: DefaultReplies | None = None,
+    framing: Framing | None = None,
 ) -> Reply:
-    """The reply for ``ctx``: from a scenario step, or from the default responder."""
+    """The reply for ``ctx``: from a scenario step, or from the default responder.
+
+    With ``cache`` and ``framing``, the default responder's reply comes from the cache when
+    it has one: the same reply, its chunks already encoded in ``framing`` (``now`` is then
+    the clock's).
+    """
+    if step is None and cache is not None and framing is not None:
+        cached = cache.default_reply(ctx, profile, framing)
+        if cached is not None:
+            return cached
     if step is not None and step.error is not None:
         error = step.error.build(ctx.model)
         return Reply((), error=error, pacing=step.pacing, headers=dict(error.headers))
@@ -164,6 +189,11 @@ def _digest(value: Any) -> bytes:
         # scenario given from Python may hold one) hashes like any other character.
         canonical = _compact(value).encode("utf-8", "surrogatepass")
     return hashlib.sha256(canonical).digest()
+
+
+def create_time(when: datetime) -> str:
+    """A reply's ``createTime`` for the moment ``when``."""
+    return _timestamp(when)
 
 
 def _timestamp(when: datetime) -> str:

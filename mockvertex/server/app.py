@@ -26,8 +26,7 @@ from mockvertex.contract.errors import (
     StatusError,
     Unauthenticated,
 )
-from mockvertex.contract.tokens import request_tokens
-from mockvertex.contract.validation import METHODS, validate_request
+from mockvertex.contract.validation import METHODS
 from mockvertex.engine.quota import QuotaExceeded
 from mockvertex.engine.scenario import RequestContext
 from mockvertex.engine.session import (
@@ -204,7 +203,8 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
         _check_auth(request, state, target)
         raw = await _read_body(request, state.config.max_body_bytes)
         exchange.set_body(raw)
-        normalized = validate_request(
+        # validate_request, done once per distinct body and target (engine/memo.py).
+        seen = state.memo.validated(
             raw,
             model=target.model,
             method=target.rpc,
@@ -212,9 +212,10 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
             profiles=state.profiles,
             resource=target.resource,
         )
-        exchange.request = normalized
+        normalized = seen.request
+        exchange.set_request(normalized, measured=seen.measured)
         if session.limited and target.rpc != "countTokens":  # countTokens is not charged
-            session.quotas.admit(target.model, request_tokens(normalized))
+            session.quotas.admit(target.model, seen.prompt_tokens())
         ctx = RequestContext(
             model=target.model,
             method=target.rpc,
@@ -226,7 +227,9 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
         chosen = session.book.select(ctx) or state.book.select(ctx)
         exchange.scenario = chosen.scenario.name if chosen else None
         profile = state.profiles.resolve(target.model, resource=target.resource)
-        reply = render(chosen.step if chosen else None, ctx, profile)
+        # The default responder's bytes are built once per distinct request (engine/memo.py).
+        cache = None if int_enums else seen
+        reply = render(chosen.step if chosen else None, ctx, profile, cache=cache, framing=fmt)
         counting = target.rpc == "countTokens"
         if int_enums:
             answer = "CountTokensResponse" if counting else "GenerateContentResponse"

@@ -176,6 +176,8 @@ async def send_reply(
     if reply.fault is None and pacing is None:
         if fmt is wire.Framing.UNARY:
             exchange.status, exchange.outcome, exchange.chunks_sent = 200, "ok", 1
+            if reply.encoded is not None:  # already encoded (engine/memo.py)
+                return web.Response(body=reply.encoded[0], headers=JSON_HEADERS)
             body = reply.chunks[0] if counting else merge_chunks(reply.chunks)
             return web.Response(body=wire.encode_unary(body), headers=JSON_HEADERS)
         return await _send_stream(request, exchange, reply, fmt)
@@ -211,15 +213,16 @@ async def _send_stream(
         await response.prepare(request)
         writer = wire.ArrayWriter()
         encode = wire.encode_sse_event if fmt is wire.Framing.SSE else writer.item
+        encoded = reply.encoded  # the pieces already encoded (engine/memo.py), or None
         for index, chunk in enumerate(reply.chunks):
-            await response.write(encode(chunk))
+            await response.write(encode(chunk) if encoded is None else encoded[index])
             exchange.chunks_sent = index + 1
         # The outcome is recorded before the last bytes go out: a client that has read them
         # may look at the journal at once. A failed write still turns it into
         # client_disconnected.
         exchange.outcome = "ok"
         if fmt is wire.Framing.ARRAY:
-            await response.write(writer.close())
+            await response.write(writer.close() if encoded is None else encoded[-1])
         await response.write_eof()
     except ConnectionError:
         client_gone(request, exchange)

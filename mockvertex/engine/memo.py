@@ -1,0 +1,268 @@
+"""Work done once per distinct request: its validation, and the default responder's reply as
+wire bytes with the ``createTime`` left open.
+
+A mock under test sees the same request body again and again: every attempt of a retried call
+carries the same bytes, and a suite sends its fixtures over and over. ``validate_request`` is
+a pure function of the body and its target (model, method, API version, resource, profile
+registry), and the default responder's reply a pure function of the normalized request and
+the model's profile, but for ``createTime``, which follows the clock. :class:`RequestMemo`
+keeps both for the most recent distinct bodies, bounded in count and in bytes:
+
+* :meth:`RequestMemo.validated` gives the normalized request (shared by every request with
+  those bytes: nothing may change it) and its journal measure, taken afresh every time: a
+  measure that differs from the one remembered means someone changed the shared request, and
+  the body is validated again. An invalid body is validated every time (errors are not kept).
+* :meth:`Seen.default_reply` (what ``synthesis.render(None, ctx, profile, cache=seen,
+  framing=...)`` asks) gives the default responder's :class:`Reply` with its chunks already
+  encoded (``Reply.encoded``) in the framing asked for. The bytes are rendered once with a
+  sentinel time and split where it appears; a second rendering at another time must give
+  exactly the bytes the split ones give with that time, else the request is rendered afresh
+  every time.
+
+Nothing here changes what a client receives: the same bytes, with the clock's ``createTime``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from mockvertex.contract import wire
+from mockvertex.contract.responses import merge_chunks
+from mockvertex.contract.tokens import request_tokens
+from mockvertex.contract.validation import validate_request
+from mockvertex.engine.journal import measure_request
+from mockvertex.engine.synthesis import Reply, create_time, render
+
+if TYPE_CHECKING:
+    from mockvertex.contract.profiles import ModelProfile, ProfileRegistry
+    from mockvertex.engine.scenario import RequestContext
+
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_ENTRIES", "RequestMemo", "Seen"]
+
+#: Distinct bodies remembered at most.
+DEFAULT_MAX_ENTRIES = 256
+#: What the remembered bodies, requests and replies may hold together, in bytes (estimated).
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+#: Bodies longer than this are validated and rendered every time, never remembered.
+DEFAULT_MAX_BODY = 64 * 1024
+
+# Two times whose createTime texts have the length of any time in years 1000 to 9999.
+_SENTINEL = datetime(1111, 11, 11, 11, 11, 11, 111111, tzinfo=timezone.utc)
+_CHECK = datetime(2222, 2, 22, 22, 22, 22, 222222, tzinfo=timezone.utc)
+
+_Key = tuple[bytes, str, str, str, str]
+# Per encoded piece, its bytes split where the createTime goes.
+_Template = tuple[tuple[bytes, ...], ...]
+
+
+class Seen:
+    """One distinct request body: its normalized request and what was built from it."""
+
+    __slots__ = (
+        "_memo",
+        "chunks",
+        "key",
+        "measured",
+        "profile",
+        "profiles",
+        "request",
+        "size",
+        "templates",
+        "tokens",
+    )
+
+    def __init__(
+        self,
+        memo: RequestMemo,
+        key: _Key,
+        request: dict[str, Any],
+        measured: tuple[str, int],
+        profiles: ProfileRegistry,
+    ) -> None:
+        self._memo = memo
+        self.key = key
+        self.request = request
+        #: The journal's measure of ``request`` (sha256 of its canonical JSON, retained size).
+        self.measured = measured
+        self.profiles = profiles
+        #: Prompt tokens of ``request``, counted once when a quota asks.
+        self.tokens: int | None = None
+        #: The profile the default responder's reply below was built for.
+        self.profile: ModelProfile | None = None
+        #: That reply's chunks rendered at the sentinel time (None: not a plain reply).
+        self.chunks: tuple[dict[str, Any], ...] | None = None
+        #: The reply encoded per framing; None: this request is rendered every time.
+        self.templates: dict[wire.Framing, _Template | None] = {}
+        self.size = 0
+
+    def default_reply(
+        self, ctx: RequestContext, profile: ModelProfile, framing: wire.Framing
+    ) -> Reply | None:
+        """The default responder's reply to this request (``ctx`` carries it) for
+        ``profile``, with ``Reply.encoded`` set: the chunks in ``framing``, one piece per
+        chunk, then the array's closing piece. None when it has to be rendered afresh.
+        ``synthesis.render(None, ctx, profile, cache=seen, framing=...)`` asks this."""
+        return self._memo._default_reply(self, ctx, profile, framing)
+
+    def prompt_tokens(self) -> int:
+        """``request_tokens`` of the request, counted once."""
+        if self.tokens is None:
+            self.tokens = request_tokens(self.request)
+        return self.tokens
+
+
+class RequestMemo:
+    """The most recent distinct request bodies (the least recently used go first)."""
+
+    def __init__(
+        self,
+        *,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_body: int = DEFAULT_MAX_BODY,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_body = max_body
+        self._now = now or _utc_now
+        self._lock = threading.Lock()
+        self._seen: OrderedDict[_Key, Seen] = OrderedDict()
+        self._bytes = 0
+        #: Requests given a remembered validation, and requests validated.
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    @property
+    def retained_bytes(self) -> int:
+        """What the remembered entries hold, in bytes (estimated)."""
+        return self._bytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+            self._bytes = 0
+
+    # -- validation
+    def validated(
+        self,
+        raw: bytes,
+        *,
+        model: str,
+        method: str,
+        api_version: str,
+        profiles: ProfileRegistry,
+        resource: str,
+    ) -> Seen:
+        """``validate_request(raw, ...)`` as a :class:`Seen`, remembered for a body seen
+        before with the same target; raises what ``validate_request`` raises."""
+        keep = len(raw) <= self.max_body
+        key: _Key = (raw, model, method, api_version, resource)
+        seen = self._seen.get(key) if keep else None
+        if seen is not None and seen.profiles is profiles:
+            measured = measure_request(seen.request)
+            if measured[0] == seen.measured[0]:
+                with self._lock:
+                    if self._seen.get(key) is seen:
+                        self._seen.move_to_end(key)
+                self.hits += 1
+                seen.measured = measured
+                return seen
+        self.misses += 1
+        request = validate_request(
+            raw,
+            model=model,
+            method=method,
+            api_version=api_version,
+            profiles=profiles,
+            resource=resource,
+        )
+        fresh = Seen(self, key, request, measure_request(request), profiles)
+        if keep:
+            fresh.size = len(raw) + fresh.measured[1]
+            with self._lock:
+                old = self._seen.pop(key, None)
+                if old is not None:
+                    self._bytes -= old.size
+                self._seen[key] = fresh
+                self._bytes += fresh.size
+                self._enforce()
+        return fresh
+
+    def _enforce(self) -> None:
+        while self._seen and (len(self._seen) > self.max_entries or self._bytes > self.max_bytes):
+            _, dropped = self._seen.popitem(last=False)
+            self._bytes -= dropped.size
+
+    def _resize(self, seen: Seen, size: int) -> None:
+        with self._lock:
+            if self._seen.get(seen.key) is seen:
+                self._bytes += size - seen.size
+            seen.size = size
+            self._enforce()
+
+    # -- the default responder
+    def _default_reply(
+        self, seen: Seen, ctx: RequestContext, profile: ModelProfile, fmt: wire.Framing
+    ) -> Reply | None:
+        if ctx.method == "countTokens" or ctx.request is not seen.request:
+            return None
+        if seen.profile is not profile:
+            self._start(seen, ctx, profile)
+        if fmt in seen.templates:
+            template = seen.templates[fmt]
+        else:
+            template = self._template(seen, ctx, profile, fmt)
+        if template is None or seen.chunks is None:
+            return None
+        stamp = create_time(self._now())
+        mark = stamp.encode("ascii")
+        return Reply(
+            tuple({**c, "createTime": stamp} for c in seen.chunks),
+            encoded=tuple(mark.join(parts) for parts in template),
+        )
+
+    def _start(self, seen: Seen, ctx: RequestContext, profile: ModelProfile) -> None:
+        reply = render(None, ctx, profile, now=_SENTINEL)
+        plain = reply.error is None and reply.fault is None and reply.pacing is None
+        seen.profile = profile
+        seen.chunks = reply.chunks if plain and reply.chunks else None
+        seen.templates = {}
+        self._resize(seen, len(seen.key[0]) + seen.measured[1])
+
+    def _template(
+        self, seen: Seen, ctx: RequestContext, profile: ModelProfile, fmt: wire.Framing
+    ) -> _Template | None:
+        template: _Template | None = None
+        if seen.chunks is not None:
+            mark = create_time(_SENTINEL).encode("ascii")
+            split = tuple(tuple(piece.split(mark)) for piece in _encode(seen.chunks, fmt))
+            check = create_time(_CHECK).encode("ascii")
+            expected = _encode(render(None, ctx, profile, now=_CHECK).chunks, fmt)
+            if [check.join(parts) for parts in split] == expected:
+                template = split
+        seen.templates[fmt] = template
+        if template is not None:
+            self._resize(seen, seen.size + sum(len(p) for parts in template for p in parts))
+        return template
+
+
+def _encode(chunks: tuple[Mapping[str, Any], ...], fmt: wire.Framing) -> list[bytes]:
+    """The pieces the server's direct path writes for ``chunks`` in framing ``fmt``."""
+    if fmt is wire.Framing.UNARY:
+        return [wire.encode_unary(merge_chunks(chunks))]
+    if fmt is wire.Framing.SSE:
+        return [wire.encode_sse_event(c) for c in chunks]
+    writer = wire.ArrayWriter()
+    return [*(writer.item(c) for c in chunks), writer.close()]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
