@@ -3,6 +3,8 @@ request and framing, the clock's createTime in every answer, bounds, and the ser
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,7 +19,7 @@ from mockvertex.contract.errors import InvalidArgument
 from mockvertex.contract.profiles import ProfileRegistry
 from mockvertex.contract.responses import merge_chunks
 from mockvertex.contract.validation import validate_request
-from mockvertex.engine.journal import measure_request
+from mockvertex.engine.journal import Journal, measure_request
 from mockvertex.engine.memo import RequestMemo, Seen
 from mockvertex.engine.scenario import RequestContext
 from mockvertex.engine.synthesis import create_time, render
@@ -66,14 +68,7 @@ def _raw(body: dict[str, Any]) -> bytes:
 
 
 def _validated(memo: RequestMemo, raw: bytes, model: str = MODEL) -> Seen:
-    return memo.validated(
-        raw,
-        model=model,
-        method="generateContent",
-        api_version="v1",
-        profiles=PROFILES,
-        resource=RESOURCE,
-    )
+    return memo.validated(raw, (model, "generateContent", "v1", RESOURCE), PROFILES)
 
 
 def _ctx(seen: Seen, method: str = "generateContent") -> RequestContext:
@@ -109,21 +104,9 @@ def test_the_target_is_part_of_what_is_remembered() -> None:
     raw = _raw(TEXT)
     one = _validated(memo, raw)
     other = _validated(memo, raw, model="gemini-1.5-flash")
-    streamed = memo.validated(
-        raw,
-        model=MODEL,
-        method="streamGenerateContent",
-        api_version="v1",
-        profiles=PROFILES,
-        resource=RESOURCE,
-    )
+    streamed = memo.validated(raw, (MODEL, "streamGenerateContent", "v1", RESOURCE), PROFILES)
     another_registry = memo.validated(
-        raw,
-        model=MODEL,
-        method="generateContent",
-        api_version="v1",
-        profiles=ProfileRegistry.builtin(),
-        resource=RESOURCE,
+        raw, (MODEL, "generateContent", "v1", RESOURCE), ProfileRegistry.builtin()
     )
     assert len({id(s) for s in (one, other, streamed, another_registry)}) == 4
     assert memo.hits == 0
@@ -138,15 +121,47 @@ def test_an_invalid_body_is_refused_every_time_and_not_kept() -> None:
     assert (len(memo), memo.misses) == (0, 2)
 
 
-def test_a_changed_shared_request_is_validated_afresh() -> None:
+def test_what_the_journal_keeps_of_the_body_is_remembered_with_it() -> None:
+    memo = RequestMemo()
+    raw = _raw({"contents": [{"parts": [{"text": "caf\u00e9"}]}]}).replace(b"\\u00e9", "é".encode())
+    assert memo.seen(raw, (MODEL, "generateContent", "v1", RESOURCE), PROFILES) is None
+    first = _validated(memo, raw)
+    assert first.body_sha256 == hashlib.sha256(raw).hexdigest()
+    assert first.body_text == raw.decode()
+    assert memo.seen(raw, (MODEL, "generateContent", "v1", RESOURCE), PROFILES) is first
+    assert memo.seen(raw, (MODEL, "generateContent", "v1beta1", RESOURCE), PROFILES) is None
+
+
+def test_a_recorder_given_a_remembered_body_records_what_set_body_would() -> None:
     memo = RequestMemo()
     raw = _raw(TEXT)
-    first = _validated(memo, raw)
-    first.request["contents"][0]["parts"][0]["text"] = "changed by someone"
-    again = _validated(memo, raw)
-    assert again is not first
-    assert again.request == validate_request(raw, model=MODEL, profiles=PROFILES)
-    assert _validated(memo, raw) is again
+    seen = _validated(memo, raw)
+    journal = Journal()
+    plain, given = (journal.begin(method="POST", path="/x") for _ in range(2))
+    plain.set_body(raw)
+    plain.set_request(seen.request)
+    given.set_payload(
+        raw,
+        seen.request,
+        body_sha256=seen.body_sha256,
+        body_text=seen.body_text,
+        measured=seen.measured,
+    )
+    one, two = (
+        dataclasses.replace(journal.finish(r), id=0, arrival=0.0, wall_time=0.0, end=0.0)
+        for r in (plain, given)
+    )
+    assert one == two
+    capped = Journal(body_cap=8).begin(method="POST", path="/x")
+    capped.set_payload(
+        raw,
+        seen.request,
+        body_sha256=seen.body_sha256,
+        body_text=seen.body_text,
+        measured=seen.measured,
+    )
+    assert capped.body_truncated
+    assert capped.body == raw[:8].decode()
 
 
 def test_bounds_in_entries_body_size_and_bytes() -> None:

@@ -546,6 +546,30 @@ class Recorder:
         self._keep_text(raw)
         self._resized()
 
+    def set_payload(
+        self,
+        raw: bytes,
+        request: Mapping[str, Any],
+        *,
+        body_sha256: str,
+        body_text: str,
+        measured: tuple[str, int],
+    ) -> None:
+        """:meth:`set_body` and :meth:`set_request` at once, for a body seen before:
+        ``body_sha256`` and ``body_text`` (its whole text) and the request's ``measured``
+        were taken from the same bytes and request then (see ``engine/memo.py``)."""
+        if len(raw) > self.body_cap or self.shed:
+            self.set_body(raw)
+            self.set_request(request, measured=measured)
+            return
+        self.body_size = len(raw)
+        self.body_sha256 = body_sha256
+        self.body_truncated = False
+        self._body_text = body_text
+        self._request_sha, self.request_bytes = measured
+        self._request = request
+        self._resized()
+
     def _keep_text(self, raw: bytes) -> None:
         """Keep at most ``body_cap`` bytes of ``raw`` as text (nothing once shed)."""
         self.body_truncated = len(raw) > self.body_cap

@@ -8,10 +8,11 @@ registry), and the default responder's reply a pure function of the normalized r
 the model's profile, but for ``createTime``, which follows the clock. :class:`RequestMemo`
 keeps both for the most recent distinct bodies, bounded in count and in bytes:
 
-* :meth:`RequestMemo.validated` gives the normalized request (shared by every request with
-  those bytes: nothing may change it) and its journal measure, taken afresh every time: a
-  measure that differs from the one remembered means someone changed the shared request, and
-  the body is validated again. An invalid body is validated every time (errors are not kept).
+* :meth:`RequestMemo.validated` gives the normalized request, shared by every request with
+  those bytes (the journal keeps it too: nothing may change it, as nothing may change an
+  immutable journal entry), with the journal's measure of it and the body's sha256 and text.
+  :meth:`RequestMemo.seen` only looks. An invalid body is validated every time (errors are not
+  kept).
 * :meth:`Seen.default_reply` (what ``synthesis.render(None, ctx, profile, cache=seen,
   framing=...)`` asks) gives the default responder's :class:`Reply` with its chunks already
   encoded (``Reply.encoded``) in the framing asked for. The bytes are rendered once with a
@@ -24,6 +25,7 @@ Nothing here changes what a client receives: the same bytes, with the clock's ``
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -35,13 +37,20 @@ from mockvertex.contract.responses import merge_chunks
 from mockvertex.contract.tokens import request_tokens
 from mockvertex.contract.validation import validate_request
 from mockvertex.engine.journal import measure_request
+from mockvertex.engine.scenario import RequestContext
 from mockvertex.engine.synthesis import Reply, create_time, render
 
 if TYPE_CHECKING:
     from mockvertex.contract.profiles import ModelProfile, ProfileRegistry
-    from mockvertex.engine.scenario import RequestContext
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_ENTRIES", "RequestMemo", "Seen"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_ENTRIES",
+    "RequestMemo",
+    "Seen",
+    "Target",
+]
 
 #: Distinct bodies remembered at most.
 DEFAULT_MAX_ENTRIES = 256
@@ -49,12 +58,16 @@ DEFAULT_MAX_ENTRIES = 256
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 #: Bodies longer than this are validated and rendered every time, never remembered.
 DEFAULT_MAX_BODY = 64 * 1024
+#: Scenario contexts (framing, session) kept per body.
+_CONTEXTS_KEPT = 16
 
 # Two times whose createTime texts have the length of any time in years 1000 to 9999.
 _SENTINEL = datetime(1111, 11, 11, 11, 11, 11, 111111, tzinfo=timezone.utc)
 _CHECK = datetime(2222, 2, 22, 22, 22, 22, 222222, tzinfo=timezone.utc)
 
-_Key = tuple[bytes, str, str, str, str]
+#: What a body is validated for: model, method, API version and resource name.
+Target = tuple[str, str, str, str]
+_Key = tuple[bytes, Target]
 # Per encoded piece, its bytes split where the createTime goes.
 _Template = tuple[tuple[bytes, ...], ...]
 
@@ -63,7 +76,10 @@ class Seen:
     """One distinct request body: its normalized request and what was built from it."""
 
     __slots__ = (
+        "_contexts",
         "_memo",
+        "body_sha256",
+        "body_text",
         "chunks",
         "key",
         "measured",
@@ -85,6 +101,9 @@ class Seen:
     ) -> None:
         self._memo = memo
         self.key = key
+        #: The body's sha256 and text, as the journal keeps them (set when remembered).
+        self.body_sha256 = ""
+        self.body_text = ""
         self.request = request
         #: The journal's measure of ``request`` (sha256 of its canonical JSON, retained size).
         self.measured = measured
@@ -98,6 +117,26 @@ class Seen:
         #: The reply encoded per framing; None: this request is rendered every time.
         self.templates: dict[wire.Framing, _Template | None] = {}
         self.size = 0
+        self._contexts: dict[tuple[str, str], RequestContext] = {}
+
+    def context(self, framing: str, session: str) -> RequestContext:
+        """The scenario context of this request in ``framing`` for ``session`` (made once;
+        the last few kept)."""
+        ctx = self._contexts.get((framing, session))
+        if ctx is None:
+            model, method, api_version, _ = self.key[1]
+            ctx = RequestContext(
+                model=model,
+                method=method,
+                api_version=api_version,
+                request=self.request,
+                framing=framing,
+                session=session,
+            )
+            if len(self._contexts) >= _CONTEXTS_KEPT:
+                self._contexts.clear()
+            self._contexts[framing, session] = ctx
+        return ctx
 
     def default_reply(
         self, ctx: RequestContext, profile: ModelProfile, framing: wire.Framing
@@ -133,6 +172,8 @@ class RequestMemo:
         self._lock = threading.Lock()
         self._seen: OrderedDict[_Key, Seen] = OrderedDict()
         self._bytes = 0
+        self._second = -1
+        self._prefix = ""
         #: Requests given a remembered validation, and requests validated.
         self.hits = 0
         self.misses = 0
@@ -151,31 +192,31 @@ class RequestMemo:
             self._bytes = 0
 
     # -- validation
-    def validated(
-        self,
-        raw: bytes,
-        *,
-        model: str,
-        method: str,
-        api_version: str,
-        profiles: ProfileRegistry,
-        resource: str,
-    ) -> Seen:
-        """``validate_request(raw, ...)`` as a :class:`Seen`, remembered for a body seen
-        before with the same target; raises what ``validate_request`` raises."""
-        keep = len(raw) <= self.max_body
-        key: _Key = (raw, model, method, api_version, resource)
-        seen = self._seen.get(key) if keep else None
-        if seen is not None and seen.profiles is profiles:
-            measured = measure_request(seen.request)
-            if measured[0] == seen.measured[0]:
-                with self._lock:
-                    if self._seen.get(key) is seen:
-                        self._seen.move_to_end(key)
-                self.hits += 1
-                seen.measured = measured
-                return seen
+    def seen(self, raw: bytes, target: Target, profiles: ProfileRegistry) -> Seen | None:
+        """The :class:`Seen` of a body validated before for ``target`` (model, method, API
+        version, resource) with these profiles, else None."""
+        if len(raw) > self.max_body:
+            return None
+        key: _Key = (raw, target)
+        seen = self._seen.get(key)
+        if seen is None or seen.profiles is not profiles:
+            return None
+        with self._lock:
+            if self._seen.get(key) is seen:
+                self._seen.move_to_end(key)
+        self.hits += 1
+        return seen
+
+    def validated(self, raw: bytes, target: Target, profiles: ProfileRegistry) -> Seen:
+        """``validate_request(raw, ...)`` for ``target`` (model, method, API version,
+        resource) as a :class:`Seen`: the one remembered for a body seen before, else
+        validated now (and remembered when the body is short enough); raises what
+        ``validate_request`` raises."""
+        known = self.seen(raw, target, profiles)
+        if known is not None:
+            return known
         self.misses += 1
+        model, method, api_version, resource = target
         request = validate_request(
             raw,
             model=model,
@@ -184,9 +225,12 @@ class RequestMemo:
             profiles=profiles,
             resource=resource,
         )
+        key: _Key = (raw, target)
         fresh = Seen(self, key, request, measure_request(request), profiles)
-        if keep:
-            fresh.size = len(raw) + fresh.measured[1]
+        if len(raw) <= self.max_body:
+            fresh.body_sha256 = hashlib.sha256(raw).hexdigest()
+            fresh.body_text = raw.decode("utf-8", "replace")
+            fresh.size = 2 * len(raw) + fresh.measured[1]
             with self._lock:
                 old = self._seen.pop(key, None)
                 if old is not None:
@@ -222,12 +266,21 @@ class RequestMemo:
             template = self._template(seen, ctx, profile, fmt)
         if template is None or seen.chunks is None:
             return None
-        stamp = create_time(self._now())
+        stamp = self._create_time()
         mark = stamp.encode("ascii")
         return Reply(
             tuple({**c, "createTime": stamp} for c in seen.chunks),
             encoded=tuple(mark.join(parts) for parts in template),
         )
+
+    def _create_time(self) -> str:
+        """``create_time(now)``, its text up to the second made once per second."""
+        when = self._now()
+        second = int(when.timestamp())
+        if second != self._second:
+            self._second = second
+            self._prefix = create_time(when)[:-8]  # without ".ffffffZ"
+        return f"{self._prefix}.{when.microsecond:06d}Z"
 
     def _start(self, seen: Seen, ctx: RequestContext, profile: ModelProfile) -> None:
         reply = render(None, ctx, profile, now=_SENTINEL)
@@ -235,7 +288,7 @@ class RequestMemo:
         seen.profile = profile
         seen.chunks = reply.chunks if plain and reply.chunks else None
         seen.templates = {}
-        self._resize(seen, len(seen.key[0]) + seen.measured[1])
+        self._resize(seen, 2 * len(seen.key[0]) + seen.measured[1])
 
     def _template(
         self, seen: Seen, ctx: RequestContext, profile: ModelProfile, fmt: wire.Framing

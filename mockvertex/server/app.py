@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
@@ -28,7 +29,6 @@ from mockvertex.contract.errors import (
 )
 from mockvertex.contract.validation import METHODS
 from mockvertex.engine.quota import QuotaExceeded
-from mockvertex.engine.scenario import RequestContext
 from mockvertex.engine.session import (
     DEFAULT_SESSION,
     MAX_SESSION_NAME,
@@ -79,21 +79,33 @@ class _Target(NamedTuple):  # immutable like a frozen dataclass, a third of the 
 
 def _parse_target(request: web.Request) -> _Target:
     info = request.match_info
-    version = info["version"]
-    tail = unquote(info["tail"])
-    model, sep, rpc = tail.rpartition(":")
-    if version not in _VERSIONS or not sep or info.get("publisher") != "google":
+    target = _target_of(
+        info["version"],
+        info["tail"],
+        info.get("publisher"),
+        info.get("project"),
+        info.get("location"),
+    )
+    if target is None:
         raise NotFound(f"The requested URL {request.path} was not found on this server.")
-    located = "project" in info
+    return target
+
+
+@lru_cache(maxsize=1024)
+def _target_of(
+    version: str, raw_tail: str, publisher: str | None, project: str | None, location: str | None
+) -> _Target | None:
+    """The target of a model path's parts (None: not a model method); a client sends the
+    same few paths again and again, so each is parsed once."""
+    tail = unquote(raw_tail)
+    model, sep, rpc = tail.rpartition(":")
+    if version not in _VERSIONS or not sep or publisher != "google" or rpc not in METHODS:
+        return None
+    located = project is not None
     if located:
-        resource = (
-            f"projects/{info['project']}/locations/{info['location']}"
-            f"/publishers/google/models/{model}"
-        )
+        resource = f"projects/{project}/locations/{location}/publishers/google/models/{model}"
     else:
         resource = f"publishers/google/models/{model}"
-    if rpc not in METHODS:
-        raise NotFound(f"The requested URL {request.path} was not found on this server.")
     return _Target(version, model, rpc, resource, located)
 
 
@@ -202,28 +214,24 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
         exchange.framing = fmt.value
         _check_auth(request, state, target)
         raw = await _read_body(request, state.config.max_body_bytes)
-        exchange.set_body(raw)
-        # validate_request, done once per distinct body and target (engine/memo.py).
-        seen = state.memo.validated(
-            raw,
-            model=target.model,
-            method=target.rpc,
-            api_version=target.api_version,
-            profiles=state.profiles,
-            resource=target.resource,
-        )
-        normalized = seen.request
-        exchange.set_request(normalized, measured=seen.measured)
+        # validate_request is done once per distinct body and target (engine/memo.py).
+        where = (target.model, target.rpc, target.api_version, target.resource)
+        seen = state.memo.seen(raw, where, state.profiles)
+        if seen is not None:
+            exchange.set_payload(
+                raw,
+                seen.request,
+                body_sha256=seen.body_sha256,
+                body_text=seen.body_text,
+                measured=seen.measured,
+            )
+        else:
+            exchange.set_body(raw)
+            seen = state.memo.validated(raw, where, state.profiles)
+            exchange.set_request(seen.request, measured=seen.measured)
         if session.limited and target.rpc != "countTokens":  # countTokens is not charged
             session.quotas.admit(target.model, seen.prompt_tokens())
-        ctx = RequestContext(
-            model=target.model,
-            method=target.rpc,
-            api_version=target.api_version,
-            request=normalized,
-            framing=fmt.value,
-            session=session.name,
-        )
+        ctx = seen.context(fmt.value, session.name)
         chosen = session.book.select(ctx) or state.book.select(ctx)
         exchange.scenario = chosen.scenario.name if chosen else None
         profile = state.profiles.resolve(target.model, resource=target.resource)
