@@ -360,7 +360,7 @@ def redact(
     elif url_token is not None:
         credential = f"bearer:{url_token}"
     else:
-        return kept_query, kept_headers, tuple(dict.fromkeys(removed)), None
+        return kept_query, kept_headers, tuple(dict.fromkeys(removed)) if removed else (), None
     digest = _digest(credential, key if key is not None else _process_key())
     return kept_query, kept_headers, tuple(dict.fromkeys(removed)), digest
 
@@ -857,7 +857,16 @@ class Journal:
             body_cap=self.body_cap,
             token_key=self._token_key,
         )
-        self.add(recorder)
+        # add(), for a recorder known to be fresh: no payload yet, this journal's body cap.
+        size = recorder._fixed_bytes
+        with self._lock:
+            ident = recorder.id = next(self._ids)
+            recorder._journal = self
+            self._slots[ident] = recorder
+            self._sizes[ident] = size
+            self._total += size
+            if self._total > self.max_bytes or len(self._slots) > self.max_entries:
+                self._enforce()
         return recorder
 
     def add(self, item: Recorder | Exchange) -> None:

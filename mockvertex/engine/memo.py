@@ -269,8 +269,8 @@ class RequestMemo:
         stamp = self._create_time()
         mark = stamp.encode("ascii")
         return Reply(
-            tuple({**c, "createTime": stamp} for c in seen.chunks),
-            encoded=tuple(mark.join(parts) for parts in template),
+            tuple([{**c, "createTime": stamp} for c in seen.chunks]),
+            encoded=tuple(map(mark.join, template)),
         )
 
     def _create_time(self) -> str:
