@@ -56,6 +56,7 @@ from mockvertex.engine.inspection import (
 )
 from mockvertex.engine.journal import Journal, Outcome, Recorder
 from mockvertex.server.http import GFE_HEADERS, JSON_HEADERS, STREAM_HEADERS, envelope_response
+from mockvertex.server.thread import LoopThread
 
 __all__ = ["PROXY", "ProxyConfig", "ProxyServer", "ProxyState", "create_proxy_app"]
 
@@ -82,7 +83,6 @@ _HOP = frozenset(
         "accept-encoding",
     }
 )
-_START_TIMEOUT = 10.0
 #: Where a location-less (express mode) path goes: Vertex's global endpoint.
 _DEFAULT_LOCATION = "global"
 #: How often a recording proxy writes its cassette when entries were added.
@@ -576,8 +576,7 @@ class ProxyServer:
         self.config = config
         self.state = ProxyState.from_config(config)
         self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread(self.start_async, self.stop_async, name="mockvertex-proxy")
         self._port: int | None = None
 
     @property
@@ -621,43 +620,11 @@ class ProxyServer:
         await self.stop_async()
 
     def start(self) -> ProxyServer:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self.start_async())
-            except BaseException as exc:  # report start-up failures to the caller
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self.stop_async())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="mockvertex-proxy", daemon=True)
         self._thread.start()
-        if not ready.wait(_START_TIMEOUT):
-            raise RuntimeError("the proxy did not start in time")
-        if failure:
-            self._thread = None
-            raise failure[0]
         return self
 
     def stop(self) -> None:
-        if self._thread is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(_START_TIMEOUT)
-        self._thread = self._loop = None
+        self._thread.stop()
         self._port = None
 
     def __enter__(self) -> ProxyServer:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -31,10 +30,10 @@ from mockvertex.engine.scenario import Scenario
 from mockvertex.engine.session import MockSession, MockState
 from mockvertex.server.app import create_app
 from mockvertex.server.http import client_fault_reason
+from mockvertex.server.thread import LoopThread
 
 __all__ = ["MockVertexServer"]
 
-_START_TIMEOUT = 10.0
 # Where aiohttp's connection handlers report (its ``logger`` argument, passed per runner).
 _PROTOCOL_LOGGER = "mockvertex.http"
 # What a client does wrong, not the mock: HTTP aiohttp cannot parse (answered with its plain
@@ -64,8 +63,7 @@ class MockVertexServer:
         #: passes a fake one to move time by hand.
         self.state = MockState.from_config(config, scenarios=scenarios, clock=clock)
         self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread(self.start_async, self.stop_async, name="mockvertex")
         self._port: int | None = None
 
     # -- addresses
@@ -191,46 +189,11 @@ class MockVertexServer:
 
     # -- lifecycle in a thread of its own
     def start(self) -> MockVertexServer:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start_async())
-            except BaseException as exc:  # report start-up failures to the caller
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self.stop_async())
-                _cancel_leftovers(loop)
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="mockvertex", daemon=True)
         self._thread.start()
-        if not ready.wait(_START_TIMEOUT):
-            raise RuntimeError("mockvertex did not start in time")
-        if failure:
-            self._thread = None
-            raise failure[0]
         return self
 
     def stop(self) -> None:
-        if self._thread is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(_START_TIMEOUT)
-        self._thread = None
-        self._loop = None
+        self._thread.stop()
         self._port = None
 
     def __enter__(self) -> MockVertexServer:
@@ -275,17 +238,6 @@ class _ClientFaultInOneLine(logging.Filter):
         record.levelno = min(record.levelno, logging.INFO)
         record.levelname = logging.getLevelName(record.levelno)
         return logging.getLogger(record.name).isEnabledFor(record.levelno)
-
-
-def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what the runner's cleanup left running, as ``asyncio.run`` does: aiohttp keeps
-    reading the unread body of a client that hung up for up to 10 s (its lingering time), and
-    closing the loop under such a task prints "Task was destroyed but it is pending!"."""
-    tasks = asyncio.all_tasks(loop)
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 def _protocol_logger() -> logging.Logger:
