@@ -28,7 +28,7 @@ throughput ratio the two would reach if the server's core, not the client, were 
 Mock journals are cleared between rounds through the control plane.
 
 Run: ``python bench/bench_server.py [--quick] [--seconds S] [--requests N] [--rounds N]
-[--client auto|wrk|python] [--against COMMIT|DIR] [--profile FILE] [--no-pin]``.
+[--client auto|wrk|python] [--unique] [--against COMMIT|DIR] [--profile FILE] [--no-pin]``.
 ``--profile`` writes a cProfile of the mock's process and prints its top functions.
 """
 
@@ -76,6 +76,9 @@ MODES = {
 }
 _DROPPED_HEADERS = frozenset({"date", "server", "content-length", "transfer-encoding"})
 _PREFIX = "/v1/projects/p/locations/us-central1/publishers/google/models/"
+#: The header naming the bench body a request carries (the bare server answers --unique
+#: bodies by it).
+_NAME = "X-Bench-Body"
 
 
 def _path(model: str, mode: str) -> str:
@@ -106,9 +109,10 @@ def _split_array(body: bytes) -> list[bytes]:
     return [items[0], *(b"\n,\r\n" + item for item in items[1:]), b"\n]"]
 
 
-async def _capture(port: int) -> dict[tuple[str, bytes], _Canned]:
-    """What the mock on ``port`` answers for every body and mode, split as it writes it."""
-    canned: dict[tuple[str, bytes], _Canned] = {}
+async def _capture(port: int) -> dict[tuple[str, bytes | str], _Canned]:
+    """What the mock on ``port`` answers for every body and mode, split as it writes it;
+    by (mode, body) and by (mode, the body's name) for ``--unique`` bodies."""
+    canned: dict[tuple[str, bytes | str], _Canned] = {}
     async with aiohttp.ClientSession() as session:
         for name, model, body in bench_bodies():
             for mode in MODES:
@@ -128,10 +132,11 @@ async def _capture(port: int) -> dict[tuple[str, bytes], _Canned]:
                     canned[mode, body] = _Canned(headers, _split_sse(raw), stream=True)
                 else:
                     canned[mode, body] = _Canned(headers, _split_array(raw), stream=True)
+                canned[mode, name] = canned[mode, body]
     return canned
 
 
-def _bare_app(canned: dict[tuple[str, bytes], _Canned]) -> web.Application:
+def _bare_app(canned: dict[tuple[str, bytes | str], _Canned]) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         if request.match_info["tail"].endswith(":generateContent"):
@@ -140,7 +145,7 @@ def _bare_app(canned: dict[tuple[str, bytes], _Canned]) -> web.Application:
             mode = "sse"
         else:
             mode = "array"
-        reply = canned.get((mode, body))
+        reply = canned.get((mode, body)) or canned.get((mode, request.headers.get(_NAME, "")))
         if reply is None:
             return web.Response(status=404, text="not a bench body")
         if not reply.stream:
@@ -232,19 +237,25 @@ class _Wrk:
     """wrk with a Lua script per mode that rotates the bench bodies."""
 
     def __init__(
-        self, workdir: Path, bodies: Sequence[tuple[str, str, bytes]], cpu: int | None
+        self,
+        workdir: Path,
+        bodies: Sequence[tuple[str, str, bytes]],
+        cpu: int | None,
+        *,
+        unique: bool,
     ) -> None:
         self.cpu = cpu
+        self.unique = unique
         files = []
         for name, _, body in bodies:
             path = workdir / f"{name}.json"
             path.write_bytes(body)
             files.append(str(path))
-        self.pairs = {
+        self.triples = {
             mode: [
                 x
-                for (_, model, _), f in zip(bodies, files, strict=True)
-                for x in (_path(model, mode), f)
+                for (name, model, _), f in zip(bodies, files, strict=True)
+                for x in (_path(model, mode), f, name)
             ]
             for mode in MODES
         }
@@ -261,7 +272,8 @@ class _Wrk:
             str(WRK_SCRIPT),
             f"http://127.0.0.1:{port}",
             "--",
-            *self.pairs[mode],
+            *(["--unique"] if self.unique else []),
+            *self.triples[mode],
         ]
         cpu = self.cpu
 
@@ -295,12 +307,24 @@ class _Wrk:
         )
 
 
+def unique_body(body: bytes, count: int) -> bytes:
+    """``body`` with ``count`` at the start of its first text part (as rotate_bodies.lua
+    makes them with --unique)."""
+    return body.replace(b'"text": "', b'"text": "%d ' % count, 1)
+
+
 async def _python_run(
-    port: int, mode: str, bodies: Sequence[tuple[str, str, bytes]], count: int
+    port: int, mode: str, bodies: Sequence[tuple[str, str, bytes]], count: int, *, unique: bool
 ) -> _Sample:
     """This process as the load generator: aiohttp at concurrency 32, the bodies in turn."""
-    urls = [(f"http://127.0.0.1:{port}{_path(model, mode)}", body) for _, model, body in bodies]
-    headers = {"Content-Type": "application/json"}
+    urls = [
+        (
+            f"http://127.0.0.1:{port}{_path(model, mode)}",
+            body,
+            {"Content-Type": "application/json", _NAME: name},
+        )
+        for name, model, body in bodies
+    ]
     latencies: list[float] = []
     sent = 0
     received = failures = 0
@@ -311,8 +335,10 @@ async def _python_run(
         async def worker() -> None:
             nonlocal sent, received, failures
             while sent < count:
-                url, body = urls[sent % len(urls)]
+                url, body, headers = urls[sent % len(urls)]
                 sent += 1
+                if unique:
+                    body = unique_body(body, sent)
                 start = time.perf_counter()
                 async with session.post(url, data=body, headers=headers) as resp:
                     raw = await resp.read()
@@ -362,6 +388,7 @@ class _Plan:
     rounds: int
     warmup_seconds: float
     warmup_requests: int
+    unique: bool = False
 
 
 async def _clear_journal(port: int) -> None:
@@ -403,7 +430,7 @@ async def _measure(
             seconds = plan.warmup_seconds if warm else plan.seconds
             return await asyncio.to_thread(wrk.run, port, mode, seconds)
         count = plan.warmup_requests if warm else plan.requests
-        return await _python_run(port, mode, bodies, count)
+        return await _python_run(port, mode, bodies, count, unique=plan.unique)
 
     for server in servers.values():
         await _probe(int(server.info["port"]), bodies)
@@ -442,7 +469,8 @@ def _report(
     )
     print(
         f"server vs bare aiohttp: {load}; {plan.rounds} rounds per mode (ABBA); "
-        f"bodies in turn: {', '.join(n for n, _, _ in bodies)}; default responder; "
+        f"bodies in turn: {', '.join(n for n, _, _ in bodies)}"
+        f"{' (each one unique)' if plan.unique else ''}; default responder; "
         f"server {servers['mock'].info['pinned']}, client {client_cpu}; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
@@ -607,6 +635,11 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", metavar="FILE", help="write a cProfile of the mock's process to FILE"
     )
     parser.add_argument(
+        "--unique",
+        action="store_true",
+        help="a counter in every body's first text: no body twice, no memo hit (the cold path)",
+    )
+    parser.add_argument(
         "--no-pin", action="store_true", help="let the OS place servers and client on any CPU"
     )
     parser.add_argument("--serve", choices=("mock", "bare"), help=argparse.SUPPRESS)
@@ -639,6 +672,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=args.rounds or (1 if args.quick else 3),
         warmup_seconds=1.0,
         warmup_requests=20 if args.quick else 200,
+        unique=args.unique,
     )
     pin_args = [] if pin else ["--no-pin"]
     profile = os.path.abspath(args.profile) if args.profile else None
@@ -662,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
         if client == "wrk":
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-wrk-")))
             cpu = None if not pin else next(iter(os.sched_getaffinity(0)))
-            wrk = _Wrk(workdir, bodies, cpu)
+            wrk = _Wrk(workdir, bodies, cpu, unique=plan.unique)
         tallies = asyncio.run(_measure(servers, plan, bodies, wrk))
         status = _report(servers, tallies, plan, client_cpu, args.against)
     if profile:

@@ -71,6 +71,13 @@ def _validated(memo: RequestMemo, raw: bytes, model: str = MODEL) -> Seen:
     return memo.validated(raw, (model, "generateContent", "v1", RESOURCE), PROFILES)
 
 
+def _twice(memo: RequestMemo, raw: bytes) -> Seen:
+    """The Seen of a body sent twice (the default reply is kept from the second on)."""
+    first = _validated(memo, raw)
+    assert _validated(memo, raw) is first
+    return first
+
+
 def _ctx(seen: Seen, method: str = "generateContent") -> RequestContext:
     return RequestContext(model=MODEL, method=method, api_version="v1", request=seen.request)
 
@@ -126,16 +133,18 @@ def test_what_the_journal_keeps_of_the_body_is_remembered_with_it() -> None:
     raw = _raw({"contents": [{"parts": [{"text": "caf\u00e9"}]}]}).replace(b"\\u00e9", "é".encode())
     assert memo.seen(raw, (MODEL, "generateContent", "v1", RESOURCE), PROFILES) is None
     first = _validated(memo, raw)
+    assert (first.body_sha256, first.body_text) == ("", "")  # made when it comes again
+    assert memo.seen(raw, (MODEL, "generateContent", "v1", RESOURCE), PROFILES) is first
     assert first.body_sha256 == hashlib.sha256(raw).hexdigest()
     assert first.body_text == raw.decode()
-    assert memo.seen(raw, (MODEL, "generateContent", "v1", RESOURCE), PROFILES) is first
+    assert first.uses == 2
     assert memo.seen(raw, (MODEL, "generateContent", "v1beta1", RESOURCE), PROFILES) is None
 
 
 def test_a_recorder_given_a_remembered_body_records_what_set_body_would() -> None:
     memo = RequestMemo()
     raw = _raw(TEXT)
-    seen = _validated(memo, raw)
+    seen = _twice(memo, raw)
     journal = Journal()
     plain, given = (journal.begin(method="POST", path="/x") for _ in range(2))
     plain.set_body(raw)
@@ -204,6 +213,7 @@ def test_the_reply_is_the_rendered_one_in_bytes_and_chunks(
     clock = Clock()
     memo = RequestMemo(now=clock)
     seen = _validated(memo, _raw(body), model)
+    assert _validated(memo, _raw(body), model) is seen  # sent again: its bytes are kept
     profile = PROFILES.resolve(model)
     ctx = RequestContext(
         model=model, method="generateContent", api_version="v1", request=seen.request
@@ -223,13 +233,25 @@ def test_the_reply_is_the_rendered_one_in_bytes_and_chunks(
 def test_create_time_follows_the_clock() -> None:
     clock = Clock()
     memo = RequestMemo(now=clock)
-    seen = _validated(memo, _raw(TEXT))
+    seen = _twice(memo, _raw(TEXT))
     first = render(None, _ctx(seen), PROFILE, cache=seen, framing=wire.Framing.UNARY)
     clock.now = T0 + timedelta(milliseconds=1)
     second = render(None, _ctx(seen), PROFILE, cache=seen, framing=wire.Framing.UNARY)
     assert first.encoded != second.encoded
     times = [json.loads(r.encoded[0])["createTime"] for r in (first, second) if r.encoded]
     assert times == [create_time(T0), create_time(clock.now)]
+
+
+def test_a_body_sent_once_is_rendered_as_always() -> None:
+    memo = RequestMemo(now=Clock())
+    seen = _validated(memo, _raw(TEXT))
+    assert seen.uses == 1
+    assert (seen.body_sha256, seen.body_text) == ("", "")
+    reply = render(None, _ctx(seen), PROFILE, cache=seen, framing=wire.Framing.SSE)
+    assert reply.encoded is None
+    rendered = render(None, _ctx(seen), PROFILE, now=T0).chunks
+    assert _without_times(list(reply.chunks)) == _without_times(list(rendered))
+    assert seen.templates == {}
 
 
 def test_count_tokens_and_other_requests_are_rendered_as_always() -> None:
@@ -240,14 +262,14 @@ def test_count_tokens_and_other_requests_are_rendered_as_always() -> None:
     )
     assert counted.encoded is None
     assert "totalTokens" in counted.chunks[0]
-    other = _validated(memo, _raw(TOOLS))
+    other = _twice(memo, _raw(TOOLS))
     ctx = RequestContext(model=MODEL, method="generateContent", api_version="v1", request=TEXT)
     assert other.default_reply(ctx, PROFILE, wire.Framing.SSE) is None  # not its request
 
 
 def test_the_bytes_are_counted_in_the_budget() -> None:
     memo = RequestMemo()
-    seen = _validated(memo, _raw(TEXT))
+    seen = _twice(memo, _raw(TEXT))
     before = memo.retained_bytes
     render(None, _ctx(seen), PROFILE, cache=seen, framing=wire.Framing.SSE)
     assert memo.retained_bytes > before

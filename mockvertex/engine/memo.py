@@ -15,7 +15,8 @@ keeps both for the most recent distinct bodies, bounded in count and in bytes:
   kept).
 * :meth:`Seen.default_reply` (what ``synthesis.render(None, ctx, profile, cache=seen,
   framing=...)`` asks) gives the default responder's :class:`Reply` with its chunks already
-  encoded (``Reply.encoded``) in the framing asked for. The bytes are rendered once with a
+  encoded (``Reply.encoded``) in the framing asked for, from the body's second request on
+  (a body sent once costs one rendering, as before). The bytes are rendered once with a
   sentinel time and split where it appears; a second rendering at another time must give
   exactly the bytes the split ones give with that time, else the request is rendered afresh
   every time.
@@ -89,6 +90,7 @@ class Seen:
         "size",
         "templates",
         "tokens",
+        "uses",
     )
 
     def __init__(
@@ -101,9 +103,11 @@ class Seen:
     ) -> None:
         self._memo = memo
         self.key = key
-        #: The body's sha256 and text, as the journal keeps them (set when remembered).
+        #: The body's sha256 and text, as the journal keeps them (made when seen again).
         self.body_sha256 = ""
         self.body_text = ""
+        #: Requests that carried this body (the first one included).
+        self.uses = 1
         self.request = request
         #: The journal's measure of ``request`` (sha256 of its canonical JSON, retained size).
         self.measured = measured
@@ -205,6 +209,10 @@ class RequestMemo:
             if self._seen.get(key) is seen:
                 self._seen.move_to_end(key)
         self.hits += 1
+        seen.uses += 1
+        if not seen.body_sha256:  # the first time again: what the journal keeps of the body
+            seen.body_sha256 = hashlib.sha256(raw).hexdigest()
+            seen.body_text = raw.decode("utf-8", "replace")
         return seen
 
     def validated(self, raw: bytes, target: Target, profiles: ProfileRegistry) -> Seen:
@@ -228,8 +236,6 @@ class RequestMemo:
         key: _Key = (raw, target)
         fresh = Seen(self, key, request, measure_request(request), profiles)
         if len(raw) <= self.max_body:
-            fresh.body_sha256 = hashlib.sha256(raw).hexdigest()
-            fresh.body_text = raw.decode("utf-8", "replace")
             fresh.size = 2 * len(raw) + fresh.measured[1]
             with self._lock:
                 old = self._seen.pop(key, None)
@@ -256,8 +262,8 @@ class RequestMemo:
     def _default_reply(
         self, seen: Seen, ctx: RequestContext, profile: ModelProfile, fmt: wire.Framing
     ) -> Reply | None:
-        if ctx.method == "countTokens" or ctx.request is not seen.request:
-            return None
+        if seen.uses < 2 or ctx.method == "countTokens" or ctx.request is not seen.request:
+            return None  # a body seen once is rendered as always: most are never sent again
         if seen.profile is not profile:
             self._start(seen, ctx, profile)
         if fmt in seen.templates:
