@@ -191,23 +191,27 @@ def _base64_size(data: str) -> int:
     return len(stripped) * 3 // 4
 
 
-def _count(content: Mapping[str, Any] | None, kind: str) -> int:
-    """How many parts of ``content`` are ``kind`` (``functionCall``, ``functionResponse``);
-    a part holding two data fields is refused on its own and counts as neither."""
-    if content is None:
-        return 0
-    return sum(
-        1 for part in content.get("parts", ()) if kind in part and len(part.keys() & _DATA) == 1
-    )
+def _calls_and_responses(content: Mapping[str, Any]) -> tuple[int, int]:
+    """How many parts of ``content`` are function calls and how many function responses, in
+    one pass (text parts, the most common, cost two lookups each); a part holding two data
+    fields is refused on its own and counts as neither."""
+    calls = responses = 0
+    for part in content.get("parts", ()):
+        call, response = "functionCall" in part, "functionResponse" in part
+        if (call or response) and len(part.keys() & _DATA) == 1:
+            calls += call
+            responses += response
+    return calls, responses
 
 
-def _may_precede_a_call(previous: Mapping[str, Any] | None) -> bool:
+def _may_precede_a_call(previous: Mapping[str, Any] | None, responses: int) -> bool:
     """A function call turn needs a turn before it: a user turn (no role is user) or a function
-    response turn. A first turn that is a call breaks the rule too (gemini-cli#11814)."""
+    response turn (``responses``: its function responses). A first turn that is a call breaks
+    the rule too (gemini-cli#11814)."""
     if previous is None:
         return False
     role = str(previous.get("role", "")).lower()
-    return role != "model" or _count(previous, "functionResponse") > 0
+    return role != "model" or responses > 0
 
 
 @dataclass
@@ -301,17 +305,16 @@ class _Checker:
         """Function responses right after the call turn, one per call; calls after a user turn
         or a response turn. Each violation is reported at the turn that breaks the order."""
         previous: Mapping[str, Any] | None = None
+        asked = answered = 0  # the calls and responses of the previous turn
         for i, content in enumerate(contents):
-            calls = _count(content, "functionCall")
-            responses = _count(content, "functionResponse")
-            asked = _count(previous, "functionCall")
+            calls, responses = _calls_and_responses(content)
             if responses and not asked:
                 self._found(f"contents[{i}]", _RESPONSE_AFTER_CALL)
             elif responses and responses != asked:
                 self._found(f"contents[{i}]", _RESPONSE_COUNT)
-            if calls and not _may_precede_a_call(previous):
+            if calls and not _may_precede_a_call(previous, answered):
                 self._found(f"contents[{i}]", _CALL_AFTER_USER)
-            previous = content
+            previous, asked, answered = content, calls, responses
 
     def _system_instruction(self, system: Mapping[str, Any] | None) -> None:
         if system is None:
