@@ -137,6 +137,9 @@ class ProxyState:
     replay_only: bool = False
     redactor: Redactor = field(default_factory=Redactor)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: One flush at a time: the periodic one runs in an executor thread that a stop cannot
+    #: cancel, and the stop's own flush must wait for it rather than write beside it.
+    flush_lock: threading.Lock = field(default_factory=threading.Lock)
     client: aiohttp.ClientSession | None = None
     dirty: bool = False
 
@@ -174,6 +177,10 @@ class ProxyState:
 
     def flush(self) -> None:
         """Write the cassette and its replay scenario if entries were added since last time."""
+        with self.flush_lock:
+            self._flush()
+
+    def _flush(self) -> None:
         cassette, config = self.cassette, self.config
         if cassette is None or config.cassette_path is None or config.scenario_path is None:
             return
