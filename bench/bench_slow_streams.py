@@ -277,6 +277,7 @@ async def _run(
             ]
         ],
     )
+    print()
     print(
         f"max open: the most connections the server held at once (/proc/net/tcp, every "
         f"{every:g} s); peak RSS {peak[0] / 1024:,.0f} MiB against the 1 GiB goal"
