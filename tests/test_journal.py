@@ -321,10 +321,43 @@ def test_a_request_with_huge_integers_still_gets_a_digest() -> None:
 # The byte budget
 
 
-def test_over_budget_the_oldest_payloads_go_first() -> None:
-    big = {"contents": [{"parts": [{"text": "x" * 100_000}]}]}
+def test_a_payload_held_by_many_entries_is_counted_once() -> None:
+    # What the server does for every request with the same bytes (engine/memo.py): the same
+    # body text and parsed request objects in each entry.
+    big, text = _big(), "y" * 10_000
+    measured = measure_request(big)
     j, _ = journal(max_bytes=350_000)
-    entries = [j.finish(record(j, body=b"y" * 10_000, request=big)) for _ in range(8)]
+    lone = j.stats().bytes
+    for _ in range(200):
+        rec = j.begin(method="POST", path=PATH)
+        rec.set_payload(text.encode(), big, body_sha256="0" * 64, body_text=text, measured=measured)
+        j.finish(rec)
+    stats = j.stats()
+    assert stats.entries == 200
+    assert stats.dropped_bodies == stats.dropped_entries == 0
+    fixed = j.entries()[0].fixed_bytes()
+    assert stats.bytes == 200 * fixed + len(text) + measured[1]  # one payload, 200 fixed parts
+    assert all(e.request is big for e in j.entries())
+    j.clear()
+    assert j.stats().bytes == 0
+    # A second holder of an object keeps it counted while the first goes.
+    one = j.finish(record(j, request=big))
+    two = j.finish(record(j, request=big))
+    assert j.stats().bytes == one.fixed_bytes() + two.fixed_bytes() + one.request_bytes
+    j.clear(session="other")
+    assert j.stats().bytes == one.fixed_bytes() + two.fixed_bytes() + one.request_bytes
+    j.clear(session="default")
+    assert j.stats().bytes == lone == 0
+
+
+def _big() -> dict[str, Any]:
+    return {"contents": [{"parts": [{"text": "x" * 100_000}]}]}
+
+
+def test_over_budget_the_oldest_payloads_go_first() -> None:
+    big = _big()
+    j, _ = journal(max_bytes=350_000)
+    entries = [j.finish(record(j, body=b"y" * 10_000, request=_big())) for _ in range(8)]
     assert [e.shed for e in entries] == [False] * 8  # what finish returned, at the time
     kept = j.entries()
     stats = j.stats()
@@ -622,3 +655,25 @@ def test_threads_record_at_once() -> None:
     ids = [e.id for e in j.entries()]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_a_journal_at_its_entry_limit_stops_growing() -> None:
+    # Every entry with a payload is queued for shedding; the ids of entries dropped must leave
+    # that queue too, or a long run grows by one id per request while the journal stays full.
+    import tracemalloc
+
+    j, _ = journal(max_entries=100)
+    for _ in range(2_000):
+        j.finish(record(j, body=b"{}", request={"a": 1}))
+    tracemalloc.start()
+    try:
+        for _ in range(2_000):  # every entry once replaced under tracing
+            j.finish(record(j, body=b"{}", request={"a": 1}))
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20_000):
+            j.finish(record(j, body=b"{}", request={"a": 1}))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(j) == 100
+    assert grown < 50_000, grown  # one id kept per request would be about 700 kB

@@ -55,6 +55,7 @@ __all__ = [
     "JournalStats",
     "Outcome",
     "Recorder",
+    "Redactions",
     "Verdict",
     "measure_request",
     "parse_jsonl",
@@ -79,6 +80,11 @@ _ENTRY_OVERHEAD = 1024
 #: 10 times its JSON length, one carrying 7.5 MB of inline data about 1.0 times).
 _PER_JSON_ITEM = 100
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+#: An open recorder's payload below this many bytes (body text and parsed request) is counted
+#: when it closes, in one step with the rest, if the journal has room for it; a larger one, or
+#: one over budget, at once (large bodies must not grow the journal past its budget while
+#: their answers are still going out).
+_COUNTED_AT_CLOSE = 16 * 1024
 #: Hex digits kept of a credential's keyed digest: enough to tell tokens apart in one test.
 _TOKEN_DIGEST_HEX = 8
 
@@ -213,8 +219,13 @@ class Exchange:
     def duration(self) -> float | None:
         return None if self.end is None else self.end - self.arrival
 
+    def fixed_bytes(self) -> int:
+        """What this entry costs the journal's byte budget without its payload (estimated)."""
+        return _fixed_size(self.path, self.headers, self.query)
+
     def retained_bytes(self) -> int:
-        """What this entry costs the journal's byte budget (an estimate)."""
+        """What this entry costs the journal's byte budget (an estimate), counting its body
+        text and parsed request as its own (the journal counts one shared by several once)."""
         size = _fixed_size(self.path, self.headers, self.query)
         if self.body:
             size += len(self.body)
@@ -310,9 +321,15 @@ def _digest(credential: str, key: bytes) -> str:
 
 
 def _items(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
-    if isinstance(pairs, dict):  # the common case, without the slower ABC check
-        return pairs.items()
-    return pairs.items() if isinstance(pairs, Mapping) else pairs
+    # A mapping's items (a dict, a multidict), without the slower check against Mapping's ABC.
+    items = getattr(pairs, "items", None)
+    if items is not None:
+        return items()  # type: ignore[no-any-return]
+    return pairs  # type: ignore[return-value]
+
+
+#: What :func:`redact` gives: query, headers, what was removed, the credential's digest.
+_Redaction = tuple[dict[str, str], dict[str, str], tuple[str, ...], str | None]
 
 
 def redact(
@@ -320,7 +337,7 @@ def redact(
     headers: Mapping[str, str] | Iterable[tuple[str, str]],
     *,
     key: bytes | None = None,
-) -> tuple[dict[str, str], dict[str, str], tuple[str, ...], str | None]:
+) -> _Redaction:
     """``(query, headers, redacted, token_digest)`` with every credential removed.
 
     The digest is an HMAC-SHA256 of the credential presented, keyed per process (or by
@@ -363,6 +380,37 @@ def redact(
         return kept_query, kept_headers, tuple(dict.fromkeys(removed)) if removed else (), None
     digest = _digest(credential, key if key is not None else _process_key())
     return kept_query, kept_headers, tuple(dict.fromkeys(removed)), digest
+
+
+class Redactions:
+    """:func:`redact` with a bounded memory of the query and header sets seen last, keyed per
+    journal (``token_key``): the same pairs give the same (shared) redaction, and with it the
+    number of characters they hold. The memory holds the pairs as sent, credentials included,
+    as the request itself does; :meth:`clear` forgets them."""
+
+    def __init__(self, token_key: bytes | None = None, *, max_sets: int = 256) -> None:
+        self.token_key = token_key
+        self.max_sets = max_sets
+        self._known: dict[object, tuple[_Redaction, int]] = {}
+
+    def of(
+        self,
+        query: Mapping[str, str] | Iterable[tuple[str, str]],
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    ) -> tuple[_Redaction, int]:
+        """The redaction of ``query`` and ``headers``, and their length in characters."""
+        key = (tuple(_items(query)), tuple(_items(headers)))
+        known = self._known.get(key)
+        if known is None:
+            size = sum(map(len, _flat(itertools.chain(*key))))
+            known = (redact(key[0], key[1], key=self.token_key), size)
+            if len(self._known) >= self.max_sets:
+                self._known.clear()
+            self._known[key] = known
+        return known
+
+    def clear(self) -> None:
+        self._known.clear()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,6 +475,11 @@ class Recorder:
     It keeps the attribute names the journal's entries have. Setting ``body`` (text) or calling
     :meth:`set_body` (bytes) keeps the size, the sha256 and at most ``body_cap`` bytes of text;
     setting ``request`` measures the parsed request once. :meth:`freeze` gives the entry.
+
+    The query and headers are redacted at once. ``redactions``, a :class:`Redactions` (a
+    journal's), shares the redaction among recorders given the same query and headers: a
+    client sends the same few header sets again and again, and a journal of 10,000 exchanges
+    then holds them a few times, not 10,000 times.
     """
 
     __slots__ = (
@@ -437,8 +490,10 @@ class Recorder:
         "_fixed_bytes",
         "_journal",
         "_outcome",
+        "_redaction",
         "_request",
         "_request_sha",
+        "_uncounted",
         "api_version",
         "arrival",
         "body_cap",
@@ -452,13 +507,10 @@ class Recorder:
         "fault",
         "first_byte",
         "framing",
-        "headers",
         "id",
         "method",
         "model",
         "path",
-        "query",
-        "redacted",
         "request_bytes",
         "retry_after",
         "retry_after_source",
@@ -468,7 +520,6 @@ class Recorder:
         "shed",
         "status",
         "step",
-        "token_digest",
         "verdict",
         "wall_time",
     )
@@ -486,6 +537,7 @@ class Recorder:
         wall_clock: Callable[[], float] = time.time,
         body_cap: int = DEFAULT_BODY_CAP,
         token_key: bytes | None = None,
+        redactions: Redactions | None = None,
     ) -> None:
         self._clock = clock
         self.arrival = clock()
@@ -496,10 +548,6 @@ class Recorder:
         self.session = session
         self.method = method
         self.path = path
-        self.query, self.headers, self.redacted, self.token_digest = redact(
-            query, headers, key=token_key
-        )
-        self._fixed_bytes = _fixed_size(path, self.headers, self.query)
         self.api_version = ""
         self.model = ""
         self.rpc = ""
@@ -527,8 +575,33 @@ class Recorder:
         self.shed = False
         self._journal: Journal | None = None
         self._finished = False
+        #: A payload was recorded that the journal has not counted yet (see ``_resized``).
+        self._uncounted = False
+        if redactions is None:
+            redactions = Redactions(token_key)
+        self._redaction, size = redactions.of(query, headers)
+        self._fixed_bytes = _ENTRY_OVERHEAD + len(path) + size
         if body:
             self.body = body
+
+    # -- what was sent besides the body, without its secrets (shared: never change them)
+    @property
+    def query(self) -> Mapping[str, str]:
+        return self._redaction[0]
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._redaction[1]
+
+    @property
+    def redacted(self) -> tuple[str, ...]:
+        """What was removed: ``header:<lowercased name>`` and ``query:<name>``."""
+        return self._redaction[2]
+
+    @property
+    def token_digest(self) -> str | None:
+        """A keyed digest of the credential presented, never the secret."""
+        return self._redaction[3]
 
     # -- the body: text up to the cap, size and digest of it all
     @property
@@ -714,6 +787,9 @@ class Recorder:
         text = f"{self.model}\n{self.rpc}\n{content}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def fixed_bytes(self) -> int:
+        return self._fixed_bytes
+
     def retained_bytes(self) -> int:
         size = self._fixed_bytes
         if not self.shed:
@@ -729,7 +805,12 @@ class Recorder:
 
     def _resized(self) -> None:
         journal = self._journal
-        if journal is not None:
+        if journal is None:
+            return
+        size = len(self._body_text) + self.request_bytes
+        if size < _COUNTED_AT_CLOSE and journal._total + size <= journal.max_bytes:
+            self._uncounted = True  # a small payload within budget: counted when closed
+        else:
             journal._resized(self)
 
     def __repr__(self) -> str:
@@ -761,6 +842,9 @@ def _dumps(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+_flat = itertools.chain.from_iterable
 
 
 def _fixed_size(path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> int:
@@ -805,6 +889,10 @@ class Journal:
 
     The newest entry is never dropped, even alone over ``max_bytes`` (it is shed instead).
     ``clear()`` of everything also resets the drop counters; ids keep counting up.
+
+    A body text or parsed request held by several entries is counted once: the server gives
+    every request with the same bytes the same objects (``engine/memo.py``), and a journal of
+    10,000 retries of one call holds one parsed request, not 10,000.
     """
 
     def __init__(
@@ -825,10 +913,13 @@ class Journal:
         self._clock = clock
         self._wall_clock = wall_clock
         self._token_key = token_key
+        self._redactions = Redactions(token_key)
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._slots: OrderedDict[int, Exchange | Recorder] = OrderedDict()
-        self._sizes: dict[int, int] = {}
+        self._sizes: dict[int, int] = {}  # per entry its fixed part (payload counted apart)
+        self._held: dict[int, tuple[tuple[object, int], ...]] = {}  # id -> payload it holds
+        self._shares: dict[int, list[int]] = {}  # id(payload object) -> [holders, bytes]
         self._total = 0
         self._heavy: deque[int] = deque()  # ids that may keep a body or request, oldest first
         self._in_heavy: set[int] = set()
@@ -856,17 +947,21 @@ class Journal:
             wall_clock=self._wall_clock,
             body_cap=self.body_cap,
             token_key=self._token_key,
+            redactions=self._redactions,
         )
         # add(), for a recorder known to be fresh: no payload yet, this journal's body cap.
         size = recorder._fixed_bytes
         with self._lock:
             ident = recorder.id = next(self._ids)
             recorder._journal = self
-            self._slots[ident] = recorder
+            slots = self._slots
+            slots[ident] = recorder
             self._sizes[ident] = size
             self._total += size
-            if self._total > self.max_bytes or len(self._slots) > self.max_entries:
+            if self._total > self.max_bytes:
                 self._enforce()
+            elif len(slots) > self.max_entries:  # a full journal: the oldest entry goes
+                self._drop_oldest()
         return recorder
 
     def add(self, item: Recorder | Exchange) -> None:
@@ -915,6 +1010,10 @@ class Journal:
         with self._lock:
             recorder.end = recorder._clock()
             recorder._finished = True
+            if recorder._uncounted:
+                recorder._uncounted = False
+                if self._slots.get(recorder.id) is recorder:
+                    self._resize_locked(recorder.id)
             recorder._journal = None
 
     def _settled(self, ident: int, slot: Exchange | Recorder) -> Exchange | Recorder:
@@ -949,15 +1048,48 @@ class Journal:
                 self._resize_locked(recorder.id)
 
     def _resize_locked(self, ident: int) -> None:
-        slot = self._slots[ident]
-        size = slot.retained_bytes()
-        self._total += size - self._sizes[ident]
-        self._sizes[ident] = size
-        if ident not in self._in_heavy and _has_payload(slot):
+        if self._recount(ident) and ident not in self._in_heavy:
             self._heavy.append(ident)
             self._in_heavy.add(ident)
         if self._total > self.max_bytes or len(self._slots) > self.max_entries:
             self._enforce()
+
+    def _recount(self, ident: int) -> bool:
+        """Count entry ``ident`` again: its fixed part, and each payload object it holds once
+        over all entries. True when it holds a payload."""
+        slot = self._slots[ident]
+        size = slot.fixed_bytes()
+        self._total += size - self._sizes[ident]
+        self._sizes[ident] = size
+        held = _payload(slot)
+        before = self._held.get(ident, ())
+        if len(held) == len(before) and all(
+            a[0] is b[0] for a, b in zip(held, before, strict=True)
+        ):
+            return bool(held)
+        shares = self._shares
+        for obj, nbytes in held:  # taken before the old ones go: an object kept stays
+            share = shares.get(id(obj))
+            if share is None:
+                shares[id(obj)] = [1, nbytes]
+                self._total += nbytes
+            else:
+                share[0] += 1
+        if before:
+            self._release(before)
+        if held:
+            self._held[ident] = held
+        else:
+            self._held.pop(ident, None)
+        return bool(held)
+
+    def _release(self, held: tuple[tuple[object, int], ...]) -> None:
+        for obj, _ in held:
+            share = self._shares[id(obj)]
+            share[0] -= 1
+            if not share[0]:
+                del self._shares[id(obj)]
+                self._total -= share[1]
 
     def _enforce(self) -> None:
         while self._total > self.max_bytes and self._heavy:
@@ -971,9 +1103,7 @@ class Journal:
             else:
                 self._slots[ident] = slot.without_payload()
             self._dropped_bodies += 1
-            size = self._slots[ident].retained_bytes()
-            self._total += size - self._sizes[ident]
-            self._sizes[ident] = size
+            self._recount(ident)
         while len(self._slots) > self.max_entries or (
             self._total > self.max_bytes and len(self._slots) > 1
         ):
@@ -981,11 +1111,22 @@ class Journal:
 
     def _drop_oldest(self) -> None:
         ident, slot = self._slots.popitem(last=False)
+        self._forget(ident, slot)
+        self._dropped_entries += 1
+
+    def _forget(self, ident: int, slot: Exchange | Recorder) -> None:
+        """Uncount entry ``ident``, just taken out of the slots."""
         self._total -= self._sizes.pop(ident)
-        self._in_heavy.discard(ident)
+        held = self._held.pop(ident, None)
+        if held is not None:
+            self._release(held)
+        in_heavy = self._in_heavy
+        in_heavy.discard(ident)
+        heavy = self._heavy
+        while heavy and heavy[0] not in in_heavy:  # the ids of entries gone, at its head
+            heavy.popleft()
         if isinstance(slot, Recorder):
             slot._journal = None
-        self._dropped_entries += 1
 
     # -- reading
     def entries(self, session: str | None = None) -> list[Exchange]:
@@ -1008,13 +1149,11 @@ class Journal:
             else:
                 doomed = [i for i, s in self._slots.items() if s.session == session]
             for ident in doomed:
-                slot = self._slots.pop(ident)
-                self._total -= self._sizes.pop(ident)
-                self._in_heavy.discard(ident)
-                if isinstance(slot, Recorder):
-                    slot._journal = None
+                self._forget(ident, self._slots.pop(ident))
             if session is None:
                 self._heavy.clear()
+                self._shares.clear()
+                self._redactions.clear()
                 self._total = 0
 
     def stats(self) -> JournalStats:
@@ -1045,3 +1184,16 @@ def _has_payload(slot: Exchange | Recorder) -> bool:
     if slot.shed:
         return False
     return bool(slot.body) or slot.request is not None
+
+
+def _payload(slot: Exchange | Recorder) -> tuple[tuple[object, int], ...]:
+    """The payload objects an entry holds, with their estimated sizes: its body text and its
+    parsed request (none once shed)."""
+    if slot.shed:
+        return ()
+    text, request = slot.body, slot.request
+    if text:
+        if request is not None:
+            return ((text, len(text)), (request, slot.request_bytes))
+        return ((text, len(text)),)
+    return () if request is None else ((request, slot.request_bytes),)
