@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -151,6 +152,13 @@ class Seen:
         ``synthesis.render(None, ctx, profile, cache=seen, framing=...)`` asks this."""
         return self._memo._default_reply(self, ctx, profile, framing)
 
+    def default_pieces(
+        self, ctx: RequestContext, profile: ModelProfile, framing: wire.Framing
+    ) -> tuple[bytes, ...] | None:
+        """What :meth:`default_reply` gives as ``Reply.encoded``, without the reply around
+        it: the server's path when no scenario answers and nothing else reads the chunks."""
+        return self._memo._default_pieces(self, ctx, profile, framing)
+
     def prompt_tokens(self) -> int:
         """``request_tokens`` of the request, counted once."""
         if self.tokens is None:
@@ -172,7 +180,7 @@ class RequestMemo:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.max_body = max_body
-        self._now = now or _utc_now
+        self._now = now  # None: the system clock
         self._lock = threading.Lock()
         self._seen: OrderedDict[_Key, Seen] = OrderedDict()
         self._bytes = 0
@@ -205,9 +213,10 @@ class RequestMemo:
         seen = self._seen.get(key)
         if seen is None or seen.profiles is not profiles:
             return None
-        with self._lock:
-            if self._seen.get(key) is seen:
-                self._seen.move_to_end(key)
+        try:  # noqa: SIM105 (cheaper than suppress) atomic; dropped meanwhile by another thread?
+            self._seen.move_to_end(key)
+        except KeyError:
+            pass
         self.hits += 1
         seen.uses += 1
         if not seen.body_sha256:  # the first time again: what the journal keeps of the body
@@ -262,14 +271,7 @@ class RequestMemo:
     def _default_reply(
         self, seen: Seen, ctx: RequestContext, profile: ModelProfile, fmt: wire.Framing
     ) -> Reply | None:
-        if seen.uses < 2 or ctx.method == "countTokens" or ctx.request is not seen.request:
-            return None  # a body seen once is rendered as always: most are never sent again
-        if seen.profile is not profile:
-            self._start(seen, ctx, profile)
-        if fmt in seen.templates:
-            template = seen.templates[fmt]
-        else:
-            template = self._template(seen, ctx, profile, fmt)
+        template = self._usable(seen, ctx, profile, fmt)
         if template is None or seen.chunks is None:
             return None
         stamp = self._create_time()
@@ -279,14 +281,42 @@ class RequestMemo:
             encoded=tuple(map(mark.join, template)),
         )
 
+    def _default_pieces(
+        self, seen: Seen, ctx: RequestContext, profile: ModelProfile, fmt: wire.Framing
+    ) -> tuple[bytes, ...] | None:
+        template = seen.templates.get(fmt) if seen.profile is profile else None
+        if template is None:  # not made yet, or not usable
+            template = self._usable(seen, ctx, profile, fmt)
+            if template is None:
+                return None
+        return tuple(map(self._create_time().encode("ascii").join, template))
+
+    def _usable(
+        self, seen: Seen, ctx: RequestContext, profile: ModelProfile, fmt: wire.Framing
+    ) -> _Template | None:
+        """The template of the default reply to ``ctx`` in ``fmt``; None: render it afresh."""
+        if seen.uses < 2 or ctx.method == "countTokens" or ctx.request is not seen.request:
+            return None  # a body seen once is rendered as always: most are never sent again
+        if seen.profile is not profile:
+            self._start(seen, ctx, profile)
+        if fmt in seen.templates:
+            return seen.templates[fmt]
+        return self._template(seen, ctx, profile, fmt)
+
     def _create_time(self) -> str:
         """``create_time(now)``, its text up to the second made once per second."""
-        when = self._now()
-        second = int(when.timestamp())
+        if self._now is not None:
+            when = self._now()
+            second, micro = int(when.timestamp()), when.microsecond
+        else:  # the clock's float, without a datetime per request
+            now = time.time()
+            second = int(now)
+            micro = min(int((now - second) * 1e6), 999_999)
         if second != self._second:
             self._second = second
-            self._prefix = create_time(when)[:-8]  # without ".ffffffZ"
-        return f"{self._prefix}.{when.microsecond:06d}Z"
+            at = datetime.fromtimestamp(second, timezone.utc)
+            self._prefix = create_time(at)[:-8]  # without ".ffffffZ"
+        return f"{self._prefix}.{micro:06d}Z"
 
     def _start(self, seen: Seen, ctx: RequestContext, profile: ModelProfile) -> None:
         reply = render(None, ctx, profile, now=_SENTINEL)
@@ -321,7 +351,3 @@ def _encode(chunks: tuple[Mapping[str, Any], ...], fmt: wire.Framing) -> list[by
         return [wire.encode_sse_event(c) for c in chunks]
     writer = wire.ArrayWriter()
     return [*(writer.item(c) for c in chunks), writer.close()]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)

@@ -516,6 +516,10 @@ class ScenarioBook:
         with self._lock:
             return [e.scenario.name for e in self._entries]
 
+    def __bool__(self) -> bool:
+        """Whether any scenario is in the book (an empty one selects nothing)."""
+        return bool(self._entries)
+
     def select(self, ctx: RequestContext) -> Selection | None:
         """The scenario and step answering ``ctx``, consuming one use; None: default responder.
 

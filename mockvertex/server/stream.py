@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -28,7 +29,7 @@ from mockvertex.engine.journal import Recorder
 from mockvertex.engine.synthesis import Reply
 from mockvertex.server.http import JSON_HEADERS, STREAM_HEADERS, envelope_response, log
 
-__all__ = ["SocketInjector", "client_gone", "send_reply"]
+__all__ = ["SocketInjector", "client_gone", "send_pieces", "send_reply"]
 
 #: How often a stall looks whether its client has gone, in seconds.
 _HOLD_POLL = 0.05
@@ -174,13 +175,17 @@ async def send_reply(
             await asyncio.sleep(pacing.first_byte.sample(pacing.rng(use)))
         raise reply.error
     if reply.fault is None and pacing is None:
+        if reply.encoded is not None:  # already encoded (engine/memo.py)
+            return await send_pieces(request, exchange, reply.encoded, fmt)
         if fmt is wire.Framing.UNARY:
-            exchange.status, exchange.outcome, exchange.chunks_sent = 200, "ok", 1
-            if reply.encoded is not None:  # already encoded (engine/memo.py)
-                return web.Response(body=reply.encoded[0], headers=JSON_HEADERS)
             body = reply.chunks[0] if counting else merge_chunks(reply.chunks)
-            return web.Response(body=wire.encode_unary(body), headers=JSON_HEADERS)
-        return await _send_stream(request, exchange, reply, fmt)
+            return await send_pieces(request, exchange, (wire.encode_unary(body),), fmt)
+        if fmt is wire.Framing.SSE:
+            pieces = [wire.encode_sse_event(c) for c in reply.chunks]
+        else:
+            writer = wire.ArrayWriter()
+            pieces = [*map(writer.item, reply.chunks), writer.close()]
+        return await send_pieces(request, exchange, pieces, fmt)
     injector = SocketInjector(request, exchange, fmt)
     outlet = Outlet(
         injector,
@@ -204,25 +209,29 @@ async def send_reply(
     return injector.response or web.Response()
 
 
-async def _send_stream(
-    request: web.Request, exchange: Recorder, reply: Reply, fmt: wire.Framing
+async def send_pieces(
+    request: web.Request, exchange: Recorder, pieces: Sequence[bytes], fmt: wire.Framing
 ) -> web.StreamResponse:
+    """Send a reply without fault or pacing, already encoded in framing ``fmt``: the unary
+    body; or one piece per chunk, written one at a time, then for the array its closing
+    piece."""
+    if fmt is wire.Framing.UNARY:
+        exchange.status, exchange.outcome, exchange.chunks_sent = 200, "ok", 1
+        return web.Response(body=pieces[0], headers=JSON_HEADERS)
     response = web.StreamResponse(status=200, headers=STREAM_HEADERS[fmt])
     exchange.status = 200
+    chunks = len(pieces) - (fmt is wire.Framing.ARRAY)
     try:
         await response.prepare(request)
-        writer = wire.ArrayWriter()
-        encode = wire.encode_sse_event if fmt is wire.Framing.SSE else writer.item
-        encoded = reply.encoded  # the pieces already encoded (engine/memo.py), or None
-        for index, chunk in enumerate(reply.chunks):
-            await response.write(encode(chunk) if encoded is None else encoded[index])
+        for index in range(chunks):
+            await response.write(pieces[index])
             exchange.chunks_sent = index + 1
         # The outcome is recorded before the last bytes go out: a client that has read them
         # may look at the journal at once. A failed write still turns it into
         # client_disconnected.
         exchange.outcome = "ok"
-        if fmt is wire.Framing.ARRAY:
-            await response.write(writer.close() if encoded is None else encoded[-1])
+        if chunks < len(pieces):
+            await response.write(pieces[-1])
         await response.write_eof()
     except ConnectionError:
         client_gone(request, exchange)
