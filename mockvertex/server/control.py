@@ -69,7 +69,7 @@ from mockvertex.engine.session import MAX_SESSION_NAME, RESOURCES, MockState, Sc
 from mockvertex.server.adc import SESSION_REFRESH_PREFIX, SESSION_TOKEN_PREFIX
 from mockvertex.server.http import STATE, MethodNotAllowed, envelope_response
 
-__all__ = ["PREFIX", "add_routes", "journal", "scenarios", "token_endpoint"]
+__all__ = ["PREFIX", "ROUTE", "journal", "scenarios", "token_endpoint", "tree"]
 
 #: Where the versioned tree lives.
 PREFIX = "/_mockvertex/v1"
@@ -79,9 +79,8 @@ _TEXT_TYPE = "text/plain"
 Handler = Callable[[web.Request, Scope], Awaitable[web.Response]]
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
-    """Route the versioned tree (before any catch-all route)."""
-    router.add_route("*", PREFIX + "/{tail:.*}", _v1)
+#: The route of the versioned tree (added before any catch-all route), answered by :func:`tree`.
+ROUTE = PREFIX + "/{tail:.*}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +169,7 @@ def _not_found(request: web.Request) -> NotFound:
 # Routing inside the tree
 
 
-async def _v1(request: web.Request) -> web.StreamResponse:
+async def tree(request: web.Request) -> web.StreamResponse:
     try:
         return await _dispatch(request)
     except StatusError as exc:
