@@ -33,7 +33,7 @@ import json
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
@@ -85,6 +85,8 @@ _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: one over budget, at once (large bodies must not grow the journal past its budget while
 #: their answers are still going out).
 _COUNTED_AT_CLOSE = 16 * 1024
+#: Distinct request paths a journal keeps one string of (a client calls the same few).
+_PATHS_KEPT = 256
 #: Hex digits kept of a credential's keyed digest: enough to tell tokens apart in one test.
 _TOKEN_DIGEST_HEX = 8
 
@@ -914,15 +916,15 @@ class Journal:
         self._wall_clock = wall_clock
         self._token_key = token_key
         self._redactions = Redactions(token_key)
+        self._paths: dict[str, str] = {}
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._slots: OrderedDict[int, Exchange | Recorder] = OrderedDict()
         self._sizes: dict[int, int] = {}  # per entry its fixed part (payload counted apart)
-        self._held: dict[int, tuple[tuple[object, int], ...]] = {}  # id -> payload it holds
+        # id -> the payload it holds, in the order first held: oldest first when shedding.
+        self._held: OrderedDict[int, tuple[tuple[object, int], ...]] = OrderedDict()
         self._shares: dict[int, list[int]] = {}  # id(payload object) -> [holders, bytes]
         self._total = 0
-        self._heavy: deque[int] = deque()  # ids that may keep a body or request, oldest first
-        self._in_heavy: set[int] = set()
         self._dropped_entries = 0
         self._dropped_bodies = 0
 
@@ -937,9 +939,15 @@ class Journal:
         session: str = DEFAULT_SESSION,
     ) -> Recorder:
         """A recorder for a request arriving now, listed (as pending) at once."""
+        paths = self._paths  # one string per path for all the entries of that path
+        known = paths.get(path)
+        if known is None:
+            if len(paths) >= _PATHS_KEPT:
+                paths.clear()
+            known = paths[path] = path
         recorder = Recorder(
             method=method,
-            path=path,
+            path=known,
             query=query,
             headers=headers,
             session=session,
@@ -1048,15 +1056,13 @@ class Journal:
                 self._resize_locked(recorder.id)
 
     def _resize_locked(self, ident: int) -> None:
-        if self._recount(ident) and ident not in self._in_heavy:
-            self._heavy.append(ident)
-            self._in_heavy.add(ident)
+        self._recount(ident)
         if self._total > self.max_bytes or len(self._slots) > self.max_entries:
             self._enforce()
 
-    def _recount(self, ident: int) -> bool:
+    def _recount(self, ident: int) -> None:
         """Count entry ``ident`` again: its fixed part, and each payload object it holds once
-        over all entries. True when it holds a payload."""
+        over all entries."""
         slot = self._slots[ident]
         size = slot.fixed_bytes()
         self._total += size - self._sizes[ident]
@@ -1066,7 +1072,7 @@ class Journal:
         if len(held) == len(before) and all(
             a[0] is b[0] for a, b in zip(held, before, strict=True)
         ):
-            return bool(held)
+            return
         shares = self._shares
         for obj, nbytes in held:  # taken before the old ones go: an object kept stays
             share = shares.get(id(obj))
@@ -1081,7 +1087,6 @@ class Journal:
             self._held[ident] = held
         else:
             self._held.pop(ident, None)
-        return bool(held)
 
     def _release(self, held: tuple[tuple[object, int], ...]) -> None:
         for obj, _ in held:
@@ -1092,12 +1097,9 @@ class Journal:
                 self._total -= share[1]
 
     def _enforce(self) -> None:
-        while self._total > self.max_bytes and self._heavy:
-            ident = self._heavy.popleft()
-            self._in_heavy.discard(ident)
-            slot = self._slots.get(ident)
-            if slot is None or not _has_payload(slot):
-                continue
+        while self._total > self.max_bytes and self._held:
+            ident = next(iter(self._held))  # the oldest entry holding a payload
+            slot = self._slots[ident]
             if isinstance(slot, Recorder):
                 slot._shed()
             else:
@@ -1120,11 +1122,6 @@ class Journal:
         held = self._held.pop(ident, None)
         if held is not None:
             self._release(held)
-        in_heavy = self._in_heavy
-        in_heavy.discard(ident)
-        heavy = self._heavy
-        while heavy and heavy[0] not in in_heavy:  # the ids of entries gone, at its head
-            heavy.popleft()
         if isinstance(slot, Recorder):
             slot._journal = None
 
@@ -1151,9 +1148,9 @@ class Journal:
             for ident in doomed:
                 self._forget(ident, self._slots.pop(ident))
             if session is None:
-                self._heavy.clear()
                 self._shares.clear()
                 self._redactions.clear()
+                self._paths.clear()
                 self._total = 0
 
     def stats(self) -> JournalStats:
@@ -1178,12 +1175,6 @@ class Journal:
 
     def to_jsonl(self, session: str | None = None) -> str:
         return "".join(self.iter_jsonl(session))
-
-
-def _has_payload(slot: Exchange | Recorder) -> bool:
-    if slot.shed:
-        return False
-    return bool(slot.body) or slot.request is not None
 
 
 def _payload(slot: Exchange | Recorder) -> tuple[tuple[object, int], ...]:

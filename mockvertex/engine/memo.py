@@ -157,7 +157,13 @@ class Seen:
     ) -> tuple[bytes, ...] | None:
         """What :meth:`default_reply` gives as ``Reply.encoded``, without the reply around
         it: the server's path when no scenario answers and nothing else reads the chunks."""
-        return self._memo._default_pieces(self, ctx, profile, framing)
+        memo = self._memo
+        template = self.templates.get(framing) if self.profile is profile else None
+        if template is None:  # not made yet, or not usable
+            template = memo._usable(self, ctx, profile, framing)
+            if template is None:
+                return None
+        return tuple(map(memo._stamp().join, template))
 
     def prompt_tokens(self) -> int:
         """``request_tokens`` of the request, counted once."""
@@ -185,7 +191,7 @@ class RequestMemo:
         self._seen: OrderedDict[_Key, Seen] = OrderedDict()
         self._bytes = 0
         self._second = -1
-        self._prefix = ""
+        self._prefix = b""
         #: Requests given a remembered validation, and requests validated.
         self.hits = 0
         self.misses = 0
@@ -281,16 +287,6 @@ class RequestMemo:
             encoded=tuple(map(mark.join, template)),
         )
 
-    def _default_pieces(
-        self, seen: Seen, ctx: RequestContext, profile: ModelProfile, fmt: wire.Framing
-    ) -> tuple[bytes, ...] | None:
-        template = seen.templates.get(fmt) if seen.profile is profile else None
-        if template is None:  # not made yet, or not usable
-            template = self._usable(seen, ctx, profile, fmt)
-            if template is None:
-                return None
-        return tuple(map(self._create_time().encode("ascii").join, template))
-
     def _usable(
         self, seen: Seen, ctx: RequestContext, profile: ModelProfile, fmt: wire.Framing
     ) -> _Template | None:
@@ -305,18 +301,22 @@ class RequestMemo:
 
     def _create_time(self) -> str:
         """``create_time(now)``, its text up to the second made once per second."""
+        return self._stamp().decode("ascii")
+
+    def _stamp(self) -> bytes:
+        """``create_time(now)`` as bytes, its text up to the second made once per second."""
         if self._now is not None:
             when = self._now()
             second, micro = int(when.timestamp()), when.microsecond
         else:  # the clock's float, without a datetime per request
             now = time.time()
             second = int(now)
-            micro = min(int((now - second) * 1e6), 999_999)
+            micro = int((now - second) * 1e6)  # below 1e6: time.time() is not that fine
         if second != self._second:
             self._second = second
             at = datetime.fromtimestamp(second, timezone.utc)
-            self._prefix = create_time(at)[:-8]  # without ".ffffffZ"
-        return f"{self._prefix}.{micro:06d}Z"
+            self._prefix = create_time(at)[:-8].encode("ascii")  # without ".ffffffZ"
+        return b"%s.%06dZ" % (self._prefix, micro)
 
     def _start(self, seen: Seen, ctx: RequestContext, profile: ModelProfile) -> None:
         reply = render(None, ctx, profile, now=_SENTINEL)
