@@ -712,6 +712,13 @@ class Recorder:
         if self.first_byte is None:
             self.first_byte = self._clock()
 
+    def answered(self, chunks: int) -> None:
+        """A 200 answer of ``chunks`` chunks went out whole, at once (a unary body)."""
+        now = self._clock()
+        if self.first_byte is None:
+            self.first_byte = now
+        self.status, self._chunks_sent, self._outcome, self.end = 200, chunks, Outcome.OK, now
+
     def record_write(self, nbytes: int, *, chunks: int = 0) -> None:
         """``nbytes`` more bytes went out, completing ``chunks`` more chunks."""
         self.mark_first_byte()

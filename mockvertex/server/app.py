@@ -13,10 +13,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from urllib.parse import unquote
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 from mockvertex.config import ServerConfig
 from mockvertex.contract import api, protojson, wire
@@ -152,10 +153,10 @@ def _check_auth(
 # ---------------------------------------------------------------------------------------------
 # Sessions
 
-# The request's session, for the guard that records a handler bug there too.
-_SESSION: Any = (
-    web.RequestKey("mockvertex_session", Session) if hasattr(web, "RequestKey") else "mv_session"
-)
+# Header names as multidict's istr: a case-insensitive lookup without lowering the key.
+_SESSION_KEY = istr(SESSION_HEADER)
+_AUTHORIZATION = hdrs.AUTHORIZATION
+_API_KEY = istr("x-goog-api-key")
 
 
 def _resolve_session(
@@ -167,7 +168,8 @@ def _resolve_session(
     else ``default``.
     One dict lookup once the session exists. A bad header is answered (the error returned)
     once the route is known; the request is journaled under the name the path gives."""
-    explicit = request.headers.get(SESSION_HEADER)
+    headers = request.headers
+    explicit = headers.get(_SESSION_KEY)
     problem: StatusError | None = None
     if explicit is not None:
         name = explicit.strip()
@@ -181,13 +183,13 @@ def _resolve_session(
                 )
             ],
         )
-    authorization = request.headers.get("Authorization", "")
+    authorization = headers.get(_AUTHORIZATION, "")
     if authorization.startswith(_SESSION_BEARER):  # a token the mock issued for a session
         return state.sessions.get(authorization[len(_SESSION_BEARER) :]), problem
     project = request.match_info.get("project")
     if project is not None:
         return state.sessions.get(project), problem
-    api_key = request.headers.get("x-goog-api-key") or query.get("key")
+    api_key = headers.get(_API_KEY) or query.get("key")
     name = key_session(api_key) if api_key else DEFAULT_SESSION
     return state.sessions.get(name), problem
 
@@ -201,7 +203,6 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
     # Most calls have no query string: parsing none costs a microsecond per request.
     query: Mapping[str, str] = request.query if request.rel_url.raw_query_string else _NO_QUERY
     session, bad_session = _resolve_session(request, query, state)
-    request[_SESSION] = session
     # The journal drops credentials itself and keeps a keyed digest of the token.
     exchange = state.journal.begin(
         method=request.method,
@@ -349,7 +350,11 @@ def _guard(handler: Handler) -> Handler:
             return envelope_response(error, wire.Framing.UNARY)
         except Exception as exc:  # a bug in the mock: answer as Google would, keep it for tests
             log.exception("mockvertex bug while handling %s %s", request.method, request.path)
-            request.app[STATE].record_error(exc, request.get(_SESSION))
+            state = request.app[STATE]
+            exchange = request.get(EXCHANGE)
+            # The request's session, when it got that far, keeps the bug too.
+            session = state.sessions.get(exchange.session) if exchange is not None else None
+            state.record_error(exc, session)
             return envelope_response(Internal(), wire.Framing.UNARY)
         finally:
             exchange = request.get(EXCHANGE)

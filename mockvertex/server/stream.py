@@ -216,7 +216,7 @@ async def send_pieces(
     body; or one piece per chunk, written one at a time, then for the array its closing
     piece."""
     if fmt is wire.Framing.UNARY:
-        exchange.status, exchange.outcome, exchange.chunks_sent = 200, "ok", 1
+        exchange.answered(1)
         return web.Response(body=pieces[0], headers=JSON_HEADERS)
     response = web.StreamResponse(status=200, headers=STREAM_HEADERS[fmt])
     exchange.status = 200
