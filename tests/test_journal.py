@@ -26,6 +26,7 @@ from mockvertex.engine.journal import (
     Outcome,
     Recorder,
     Verdict,
+    estimate_request_bytes,
     measure_request,
     parse_jsonl,
     redact,
@@ -677,3 +678,25 @@ def test_a_journal_at_its_entry_limit_stops_growing() -> None:
         tracemalloc.stop()
     assert len(j) == 100
     assert grown < 50_000, grown  # one id kept per request would be about 700 kB
+
+
+def test_a_request_recorded_with_an_estimate_gets_the_same_digest_when_read() -> None:
+    # A body sent once is not measured while it is answered (engine/memo.py): its digest is
+    # made when the entry is read, or before its payload is shed.
+    request = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    raw = json.dumps(request).encode()
+    j, _ = journal()
+    measured = j.finish(record(j, request=request))
+    rec = j.begin(method="POST", path=PATH)
+    rec.model, rec.rpc = "gemini-2.0-flash", "generateContent"
+    rec.set_request(request, estimated=estimate_request_bytes(raw))
+    assert rec.request_bytes == estimate_request_bytes(raw) > len(raw)
+    assert j.finish(rec).request_digest == measured.request_digest
+    tiny, _ = journal(max_bytes=0)
+    shed = tiny.begin(method="POST", path=PATH)
+    shed.model, shed.rpc = "gemini-2.0-flash", "generateContent"
+    shed.set_request({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, estimated=1)
+    entry = tiny.finish(shed)
+    assert entry.shed
+    assert entry.request is None
+    assert entry.request_digest == measured.request_digest

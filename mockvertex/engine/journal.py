@@ -57,6 +57,7 @@ __all__ = [
     "Recorder",
     "Redactions",
     "Verdict",
+    "estimate_request_bytes",
     "measure_request",
     "parse_jsonl",
     "redact",
@@ -668,12 +669,23 @@ class Recorder:
         self.set_request(value)
 
     def set_request(
-        self, value: Mapping[str, Any] | None, *, measured: tuple[str, int] | None = None
+        self,
+        value: Mapping[str, Any] | None,
+        *,
+        measured: tuple[str, int] | None = None,
+        estimated: int | None = None,
     ) -> None:
         """Record the parsed request; ``measured`` is its :func:`measure_request`, when the
-        caller has it already (the same request seen before), else it is measured now."""
+        caller has it already (the same request seen before). With ``estimated`` instead (its
+        :func:`estimate_request_bytes` from the body), the canonical digest is made only when
+        the entry is read; else the request is measured now."""
         if value is None:
             self._request, self._request_sha, self.request_bytes = None, "", 0
+        elif measured is None and estimated is not None:
+            self._request_sha, self.request_bytes = "", estimated
+            self._request = None if self.shed else value
+            if self.shed:
+                self._request_sha = _measure(value)[0]
         else:
             self._request_sha, self.request_bytes = measured or _measure(value)
             self._request = None if self.shed else value
@@ -790,6 +802,8 @@ class Recorder:
     @property
     def request_digest(self) -> str:
         """sha256 of model, method and the canonical parsed request (else the raw body)."""
+        if not self._request_sha and self._request is not None:  # recorded with an estimate
+            self._request_sha = _measure(self._request)[0]
         content = (
             f"request:{self._request_sha}" if self._request_sha else f"body:{self.body_sha256}"
         )
@@ -808,6 +822,8 @@ class Recorder:
         return size
 
     def _shed(self) -> None:
+        if not self._request_sha and self._request is not None:  # the digest outlives it
+            self._request_sha = _measure(self._request)[0]
         self.shed = True
         self._body_text = ""
         self._request = None
@@ -833,6 +849,13 @@ def measure_request(request: Mapping[str, Any]) -> tuple[str, int]:
     """The sha256 of the canonical JSON of a parsed request, and its retained-size estimate:
     what a recorder keeps of it (:meth:`Recorder.set_request` takes it precomputed)."""
     return _measure(request)
+
+
+def estimate_request_bytes(raw: bytes) -> int:
+    """What the parsed request of the JSON body ``raw`` retains, estimated from the bytes as
+    :func:`measure_request` does from the canonical JSON (its length, and per member or
+    element), without parsing or sorting anything."""
+    return len(raw) + _PER_JSON_ITEM * (raw.count(b":") + raw.count(b","))
 
 
 def _measure(request: Mapping[str, Any]) -> tuple[str, int]:

@@ -38,7 +38,7 @@ from mockvertex.contract import wire
 from mockvertex.contract.responses import merge_chunks
 from mockvertex.contract.tokens import request_tokens
 from mockvertex.contract.validation import validate_request
-from mockvertex.engine.journal import measure_request
+from mockvertex.engine.journal import estimate_request_bytes, measure_request
 from mockvertex.engine.scenario import RequestContext
 from mockvertex.engine.synthesis import Reply, create_time, render
 
@@ -79,12 +79,13 @@ class Seen:
 
     __slots__ = (
         "_contexts",
+        "_measured",
         "_memo",
         "body_sha256",
         "body_text",
         "chunks",
+        "estimated",
         "key",
-        "measured",
         "profile",
         "profiles",
         "request",
@@ -99,7 +100,7 @@ class Seen:
         memo: RequestMemo,
         key: _Key,
         request: dict[str, Any],
-        measured: tuple[str, int],
+        estimated: int,
         profiles: ProfileRegistry,
     ) -> None:
         self._memo = memo
@@ -111,7 +112,9 @@ class Seen:
         self.uses = 1
         self.request = request
         #: The journal's measure of ``request`` (sha256 of its canonical JSON, retained size).
-        self.measured = measured
+        #: The journal's estimate of what ``request`` retains, from the body's bytes.
+        self.estimated = estimated
+        self._measured: tuple[str, int] | None = None
         self.profiles = profiles
         #: Prompt tokens of ``request``, counted once when a quota asks.
         self.tokens: int | None = None
@@ -151,6 +154,14 @@ class Seen:
         chunk, then the array's closing piece. None when it has to be rendered afresh.
         ``synthesis.render(None, ctx, profile, cache=seen, framing=...)`` asks this."""
         return self._memo._default_reply(self, ctx, profile, framing)
+
+    @property
+    def measured(self) -> tuple[str, int]:
+        """The journal's measure of ``request`` (sha256 of its canonical JSON, retained
+        size), made when the body comes a second time: a body sent once never needs it."""
+        if self._measured is None:
+            self._measured = measure_request(self.request)
+        return self._measured
 
     def default_pieces(
         self, ctx: RequestContext, profile: ModelProfile, framing: wire.Framing
@@ -249,9 +260,9 @@ class RequestMemo:
             resource=resource,
         )
         key: _Key = (raw, target)
-        fresh = Seen(self, key, request, measure_request(request), profiles)
+        fresh = Seen(self, key, request, estimate_request_bytes(raw), profiles)
         if len(raw) <= self.max_body:
-            fresh.size = 2 * len(raw) + fresh.measured[1]
+            fresh.size = 2 * len(raw) + fresh.estimated
             with self._lock:
                 old = self._seen.pop(key, None)
                 if old is not None:

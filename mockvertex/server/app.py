@@ -248,7 +248,7 @@ async def _handle_rpc(request: web.Request) -> web.StreamResponse:
         else:
             exchange.set_body(raw)
             seen = state.memo.validated(raw, where, state.profiles)
-            exchange.set_request(seen.request, measured=seen.measured)
+            exchange.set_request(seen.request, estimated=seen.estimated)
         if session.limited and target.rpc != "countTokens":  # countTokens is not charged
             session.quotas.admit(target.model, seen.prompt_tokens())
         ctx = seen.context(fmt.value, session.name)
