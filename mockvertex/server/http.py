@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from mockvertex.contract import wire
 from mockvertex.contract.errors import StatusError, Unauthenticated, Unimplemented
@@ -42,15 +43,22 @@ GFE_HEADERS = {
     "X-XSS-Protection": "0",
 }
 JSON_TYPE = "application/json; charset=UTF-8"
-# Response headers that never change (aiohttp copies them into each response's own dict).
-JSON_HEADERS = {**GFE_HEADERS, "Content-Type": JSON_TYPE}
+# Response headers that never change. aiohttp copies them into each response's own
+# multidict, which is faster from a multidict than from a dict (0.6 us per response).
+JSON_HEADERS = CIMultiDictProxy(CIMultiDict({**GFE_HEADERS, "Content-Type": JSON_TYPE}))
 STREAM_HEADERS = {
-    wire.Framing.SSE: {
-        **GFE_HEADERS,
-        "Content-Type": wire.Framing.SSE.content_type,
-        "Content-Disposition": "attachment",
-    },
-    wire.Framing.ARRAY: {**GFE_HEADERS, "Content-Type": wire.Framing.ARRAY.content_type},
+    wire.Framing.SSE: CIMultiDictProxy(
+        CIMultiDict(
+            {
+                **GFE_HEADERS,
+                "Content-Type": wire.Framing.SSE.content_type,
+                "Content-Disposition": "attachment",
+            }
+        )
+    ),
+    wire.Framing.ARRAY: CIMultiDictProxy(
+        CIMultiDict({**GFE_HEADERS, "Content-Type": wire.Framing.ARRAY.content_type})
+    ),
 }
 
 STATE: web.AppKey[MockState] = web.AppKey("mockvertex_state", MockState)
