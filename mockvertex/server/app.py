@@ -282,6 +282,9 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
         if length > limit:
             raise InvalidArgument(f"Request payload size exceeds the limit: {limit} bytes.")
         # The parser delivers exactly Content-Length bytes, so the limit holds: read in one go.
+        content = request.content
+        if content.is_eof():  # all of it came with the headers: taken as is, without a copy
+            return content.read_nowait()
         return await request.read()
     chunks: list[bytes] = []
     size = 0
