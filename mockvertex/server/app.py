@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from types import MappingProxyType
 from typing import NamedTuple
 from urllib.parse import unquote
@@ -199,8 +200,7 @@ def _resolve_session(
 # The generation handler
 
 
-async def _handle_rpc(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
+async def _handle_rpc(request: web.Request, *, state: MockState) -> web.StreamResponse:
     # Most calls have no query string: parsing none costs a microsecond per request.
     query: Mapping[str, str] = request.query if request.rel_url.raw_query_string else _NO_QUERY
     session, bad_session = _resolve_session(request, query, state)
@@ -312,7 +312,7 @@ def _with_int_enums(reply: Reply, schema: protojson.MessageType) -> Reply:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _guard(handler: Handler) -> Handler:
+def _guard(handler: Handler, state: MockState) -> Handler:
     """``handler`` answering what escapes it as Google would, and closing the request's
     journal entry at the end. A wrapper rather than an aiohttp middleware: a middleware costs
     two more coroutines per request (aiohttp's own ``current_app`` one included), which
@@ -349,7 +349,7 @@ def _guard(handler: Handler) -> Handler:
             return envelope_response(bad_body, fmt)
         except web.HTTPException as exc:
             if exc.status == 413:
-                limit = request.app[STATE].config.max_body_bytes
+                limit = state.config.max_body_bytes
                 error: StatusError = InvalidArgument(
                     f"Request payload size exceeds the limit: {limit} bytes."
                 )
@@ -358,7 +358,6 @@ def _guard(handler: Handler) -> Handler:
             return envelope_response(error, wire.Framing.UNARY)
         except Exception as exc:  # a bug in the mock: answer as Google would, keep it for tests
             log.exception("mockvertex bug while handling %s %s", request.method, request.path)
-            state = request.app[STATE]
             exchange = request.get(EXCHANGE)
             # The request's session, when it got that far, keeps the bug too.
             session = state.sessions.get(exchange.session) if exchange is not None else None
@@ -367,9 +366,10 @@ def _guard(handler: Handler) -> Handler:
         finally:
             exchange = request.get(EXCHANGE)
             if exchange is not None:
-                request.app[STATE].journal.close(exchange)  # frozen when first read
+                state.journal.close(exchange)  # frozen when first read
 
-    guarded.__name__ = guarded.__qualname__ = getattr(handler, "__name__", "handler")
+    named = getattr(handler, "func", handler)  # a partial names its function
+    guarded.__name__ = guarded.__qualname__ = getattr(named, "__name__", "handler")
     return guarded
 
 
@@ -396,7 +396,8 @@ def create_app(
     app = web.Application(client_max_size=config.max_body_bytes + 1024)
     app[STATE] = state
     base = "/{version}/projects/{project}/locations/{location}/publishers/{publisher}/models/{tail}"
-    rpc = _guard(_handle_rpc)
+    # The state is bound here, not looked up through request.app on every request.
+    rpc = _guard(partial(_handle_rpc, state=state), state)
     routes: list[tuple[str, str, Handler]] = [
         ("*", base, rpc),
         ("*", "/{version}/publishers/{publisher}/models/{tail}", rpc),
@@ -407,7 +408,7 @@ def create_app(
         ("*", "/{anything:.*}", _not_found),  # last: after every other route
     ]
     for method, path, handler in routes:
-        app.router.add_route(method, path, handler if handler is rpc else _guard(handler))
+        app.router.add_route(method, path, handler if handler is rpc else _guard(handler, state))
     return app
 
 
