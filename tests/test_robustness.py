@@ -577,3 +577,41 @@ def test_stopping_under_a_lingering_connection_destroys_no_task(
     gc.collect()
     assert "Task was destroyed" not in caplog.text
     _assert_quiet(caplog)
+
+
+def test_chunked_framing_broken_after_the_handler_started_is_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The chunk size arrives in two pieces, the handler already reading the body when the
+    # second shows it is not hex: aiohttp's C parser drops the body without ending it, and
+    # without the mock's check the connection hung until the client gave up.
+    head = (
+        f"POST {path('generateContent')} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n0"
+    ).encode()
+    with (
+        MockVertexServer(auth="none") as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock,
+    ):
+        sock.sendall(head)
+        time.sleep(0.3)  # the handler starts and waits for the body
+        sock.sendall(b'x5\r\n{"contents": []}')
+        began = time.monotonic()
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = json.loads(response.read())
+        waited = time.monotonic() - began
+        sock.settimeout(1.0)
+        try:
+            after = sock.recv(65536)  # nothing more: aiohttp's own queued 400 must not follow
+        except TimeoutError:
+            after = b""
+    assert response.status == 400
+    assert response.getheader("Connection") == "close"
+    assert body["error"]["status"] == "INVALID_ARGUMENT"
+    assert body["error"]["message"].startswith(
+        "Invalid JSON payload received. Unable to read the request body: "
+    )
+    assert b"HTTP/1." not in after
+    assert waited < 5
+    _assert_quiet(caplog)
