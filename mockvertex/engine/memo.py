@@ -52,6 +52,7 @@ __all__ = [
     "RequestMemo",
     "Seen",
     "Target",
+    "encode_pieces",
 ]
 
 #: Distinct bodies remembered at most.
@@ -343,9 +344,9 @@ class RequestMemo:
         template: _Template | None = None
         if seen.chunks is not None:
             mark = create_time(_SENTINEL).encode("ascii")
-            split = tuple(tuple(piece.split(mark)) for piece in _encode(seen.chunks, fmt))
+            split = tuple(tuple(piece.split(mark)) for piece in encode_pieces(seen.chunks, fmt))
             check = create_time(_CHECK).encode("ascii")
-            expected = _encode(render(None, ctx, profile, now=_CHECK).chunks, fmt)
+            expected = encode_pieces(render(None, ctx, profile, now=_CHECK).chunks, fmt)
             if [check.join(parts) for parts in split] == expected:
                 template = split
         seen.templates[fmt] = template
@@ -354,8 +355,9 @@ class RequestMemo:
         return template
 
 
-def _encode(chunks: tuple[Mapping[str, Any], ...], fmt: wire.Framing) -> list[bytes]:
-    """The pieces the server's direct path writes for ``chunks`` in framing ``fmt``."""
+def encode_pieces(chunks: tuple[Mapping[str, Any], ...], fmt: wire.Framing) -> list[bytes]:
+    """The pieces the server's direct path writes for ``chunks`` in framing ``fmt``: the merged
+    unary body; one SSE event per chunk; one array piece per chunk, then the closing one."""
     if fmt is wire.Framing.UNARY:
         return [wire.encode_unary(merge_chunks(chunks))]
     if fmt is wire.Framing.SSE:

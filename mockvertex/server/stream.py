@@ -23,9 +23,9 @@ except ImportError:  # pragma: no cover - Windows
 
 from mockvertex.contract import wire
 from mockvertex.contract.errors import StatusError
-from mockvertex.contract.responses import merge_chunks
 from mockvertex.engine.faults import Outlet, Pacing, deliver
 from mockvertex.engine.journal import Recorder
+from mockvertex.engine.memo import encode_pieces
 from mockvertex.engine.synthesis import Reply
 from mockvertex.server.http import JSON_HEADERS, STREAM_HEADERS, envelope_response, log
 
@@ -177,15 +177,9 @@ async def send_reply(
     if reply.fault is None and pacing is None:
         if reply.encoded is not None:  # already encoded (engine/memo.py)
             return await send_pieces(request, exchange, reply.encoded, fmt)
-        if fmt is wire.Framing.UNARY:
-            body = reply.chunks[0] if counting else merge_chunks(reply.chunks)
-            return await send_pieces(request, exchange, (wire.encode_unary(body),), fmt)
-        if fmt is wire.Framing.SSE:
-            pieces = [wire.encode_sse_event(c) for c in reply.chunks]
-        else:
-            writer = wire.ArrayWriter()
-            pieces = [*map(writer.item, reply.chunks), writer.close()]
-        return await send_pieces(request, exchange, pieces, fmt)
+        if counting:  # the one CountTokensResponse, not merged as candidates are
+            return await send_pieces(request, exchange, (wire.encode_unary(reply.chunks[0]),), fmt)
+        return await send_pieces(request, exchange, encode_pieces(reply.chunks, fmt), fmt)
     injector = SocketInjector(request, exchange, fmt)
     outlet = Outlet(
         injector,
